@@ -1,0 +1,181 @@
+"""The plugin registry: loads plugin modules and looks components up by kind and name.
+
+Plugins come from three places, loaded the same way:
+
+1. ``registry.yaml`` at the project root: the built-in plugin modules;
+2. the entry-point group ``xmtc_harness`` of every installed distribution;
+3. ``--plugin module.path`` options and the ``XMTC_HARNESS_PLUGINS`` environment variable
+   (comma separated).
+
+The core never imports a concrete plugin: it only reads module paths from those sources.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from importlib.metadata import entry_points
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import pluggy
+import yaml
+
+from harness import PROJECT, hookspecs
+from harness.components import KINDS, Component
+from harness.errors import PluginError
+
+ENV_PLUGINS = "XMTC_HARNESS_PLUGINS"
+ENV_REGISTRY = "XMTC_HARNESS_REGISTRY"
+DEFAULT_REGISTRY = Path(__file__).resolve().parent.parent / "registry.yaml"
+
+HOOK_OF_KIND = {
+    "dataset": "xmtc_register_datasets",
+    "model": "xmtc_register_models",
+    "loss": "xmtc_register_losses",
+    "importance": "xmtc_register_importance_scorers",
+    "substituter": "xmtc_register_substituters",
+    "similarity": "xmtc_register_similarity_constraints",
+}
+
+
+def read_registry_file(path: Path) -> list[str]:
+    """Module paths listed in a registry YAML file (read with the safe loader)."""
+    try:
+        with open(path, encoding="utf-8") as fh:
+            data = yaml.safe_load(fh) or {}
+    except FileNotFoundError:
+        raise PluginError(f"{path}: registry file not found (set {ENV_REGISTRY})") from None
+    except yaml.YAMLError as exc:
+        line = getattr(getattr(exc, "problem_mark", None), "line", None)
+        where = f"{path}:{line + 1}" if line is not None else str(path)
+        raise PluginError(f"{where}: not valid YAML ({exc.__class__.__name__})") from None
+    if not isinstance(data, Mapping):
+        raise PluginError(f"{path}: expected a mapping of kind -> list of modules")
+    modules: list[str] = []
+    for kind, mods in data.items():
+        if not isinstance(mods, list) or not all(isinstance(m, str) for m in mods):
+            raise PluginError(f"{path}: entry {kind!r} must be a list of module paths")
+        modules.extend(mods)
+    return modules
+
+
+@dataclass
+class Registry:
+    """Loaded plugins and the components they registered, by kind and name."""
+
+    pm: pluggy.PluginManager
+    components: dict[str, dict[str, Component]] = field(default_factory=dict)
+    sources: dict[str, str] = field(default_factory=dict)
+
+    def get(self, kind: str, name: str) -> Component:
+        """The component ``name`` of ``kind``; a clear error listing the known names if absent."""
+        if kind not in KINDS:
+            raise PluginError(f"unknown plugin kind {kind!r}; kinds are {', '.join(KINDS)}")
+        table = self.components.get(kind, {})
+        if name not in table:
+            known = ", ".join(sorted(table)) or "(none registered)"
+            raise PluginError(f"unknown {kind} {name!r}; known: {known}")
+        return table[name]
+
+    def build(self, kind: str, name: str, options: Mapping[str, Any] | None = None) -> Any:
+        """Build component ``name`` of ``kind`` with validated ``options``."""
+        return self.get(kind, name).build(options)
+
+    def names(self, kind: str) -> list[str]:
+        return sorted(self.components.get(kind, {}))
+
+    def all(self) -> Iterable[Component]:
+        for kind in KINDS:
+            yield from (self.components.get(kind, {})[n] for n in self.names(kind))
+
+    @property
+    def hook(self) -> Any:
+        """The pluggy hook relay, for firing event hooks."""
+        return self.pm.hook
+
+
+def _import(module_path: str, source: str) -> ModuleType:
+    try:
+        return importlib.import_module(module_path)
+    except Exception as exc:  # any failure inside a plugin's import is the plugin's fault
+        raise PluginError(
+            f"plugin {module_path!r} from {source} failed to import: "
+            f"{exc.__class__.__name__}: {exc}"
+        ) from exc
+
+
+def _plugin_modules(extra: Iterable[str], registry_file: Path | None) -> list[tuple[Any, str]]:
+    """(module or object, source description) for every plugin to load, in load order."""
+    loaded: list[tuple[Any, str]] = []
+    reg_path = Path(registry_file or os.environ.get(ENV_REGISTRY) or DEFAULT_REGISTRY)
+    for mod in read_registry_file(reg_path):
+        loaded.append((_import(mod, f"builtin ({reg_path.name})"), f"builtin ({reg_path.name})"))
+    for ep in entry_points(group=PROJECT):
+        dist = getattr(ep.dist, "name", "?") if getattr(ep, "dist", None) else "?"
+        source = f"entry point {ep.name} = {ep.value} (distribution {dist})"
+        try:
+            obj = ep.load()
+        except Exception as exc:
+            raise PluginError(
+                f"plugin {ep.value!r} from {source} failed to load: {exc.__class__.__name__}: {exc}"
+            ) from exc
+        loaded.append((obj, source))
+    env = [m.strip() for m in os.environ.get(ENV_PLUGINS, "").split(",") if m.strip()]
+    for mod in env:
+        loaded.append((_import(mod, f"${ENV_PLUGINS}"), f"${ENV_PLUGINS}"))
+    for mod in extra:
+        loaded.append((_import(mod, "--plugin"), "--plugin"))
+    return loaded
+
+
+def load_registry(extra_plugins: Iterable[str] = (), registry_file: Path | None = None) -> Registry:
+    """Load every plugin and collect the components they register.
+
+    A name registered twice within a kind is an error naming both sources, unless the later
+    component sets ``replaces=True`` (how a third party overrides a built-in).
+    """
+    pm = pluggy.PluginManager(PROJECT)
+    pm.add_hookspecs(hookspecs)
+    reg = Registry(pm=pm)
+    for obj, source in _plugin_modules(extra_plugins, registry_file):
+        name = getattr(obj, "__name__", repr(obj))
+        if pm.is_registered(obj) or pm.get_plugin(name) is not None:
+            continue  # the same module named twice (say, registry.yaml and --plugin)
+        try:
+            pm.register(obj, name=name)
+        except Exception as exc:
+            raise PluginError(f"plugin {name!r} from {source} is not valid: {exc}") from exc
+        reg.sources[name] = source
+    for kind, hook_name in HOOK_OF_KIND.items():
+        table: dict[str, Component] = {}
+        # pluggy calls later-registered plugins first; reverse to get load order.
+        for impl in reversed(getattr(pm.hook, hook_name).get_hookimpls()):
+            plugin_name = pm.get_name(impl.plugin) or "?"
+            source = reg.sources.get(plugin_name, "?")
+            try:
+                comps = impl.function() or []
+            except Exception as exc:
+                raise PluginError(
+                    f"plugin {plugin_name!r} from {source} failed in {hook_name}: "
+                    f"{exc.__class__.__name__}: {exc}"
+                ) from exc
+            for comp in comps:
+                if not isinstance(comp, Component) or comp.kind != kind:
+                    raise PluginError(
+                        f"plugin {plugin_name!r} from {source}: {hook_name} must return "
+                        f"Component objects of kind {kind!r}, got {comp!r}"
+                    )
+                comp.source = f"{plugin_name} [{source}]"
+                if comp.name in table and not comp.replaces:
+                    raise PluginError(
+                        f"{kind} name clash: {comp.name!r} is registered by "
+                        f"{table[comp.name].source} and by {comp.source}; "
+                        "rename one, or set replaces=True to override"
+                    )
+                table[comp.name] = comp
+        reg.components[kind] = table
+    return reg

@@ -1,0 +1,1 @@
+"""Helpers shared by several built-in plugins (never imported by the core)."""
