@@ -1,0 +1,168 @@
+"""The results database schema (SQLAlchemy 2.0 ORM).
+
+One row per evaluation run, per trained model, per attack trial, and per accepted word
+substitution within a trial. Everything needed to reproduce a run is stored with it: the
+full configuration and its hash, the seed, package versions and the checkpoint's hash.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+SCHEMA_VERSION = 1
+
+OUTCOMES = (
+    "success",
+    "budget-exhausted",
+    "words-exhausted",
+    "goal-met-constraint-failed",
+    "skipped-not-attackable",
+    "error",
+)
+"""The closed set of trial outcomes (README: 'Trial outcomes')."""
+
+RUN_STATUSES = ("running", "finished", "failed", "interrupted")
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class Base(DeclarativeBase):
+    type_annotation_map = {dict[str, Any]: JSON, list[Any]: JSON}
+
+
+class SchemaVersion(Base):
+    """The schema version this database has been upgraded to (see session.MIGRATIONS)."""
+
+    __tablename__ = "schema_version"
+    version: Mapped[int] = mapped_column(Integer, primary_key=True)
+    applied_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class TrainedModel(Base):
+    """A trained, saved model: what it was trained on, how, where its checkpoint is, how good."""
+
+    __tablename__ = "trained_models"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    spec_hash: Mapped[str] = mapped_column(String(64), unique=True, index=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    dataset: Mapped[str] = mapped_column(String(100), index=True)
+    dataset_fingerprint: Mapped[str] = mapped_column(String(64))
+    model: Mapped[str] = mapped_column(String(100), index=True)
+    model_options: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    loss: Mapped[str] = mapped_column(String(100))
+    weighting: Mapped[str] = mapped_column(String(20))
+    loss_options: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    seed: Mapped[int] = mapped_column(Integer)
+    checkpoint_path: Mapped[str] = mapped_column(Text)
+    checkpoint_hash: Mapped[str] = mapped_column(String(64))
+    metrics: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    train_seconds: Mapped[float | None] = mapped_column(Float)
+    n_train: Mapped[int | None] = mapped_column(Integer)
+    n_test: Mapped[int | None] = mapped_column(Integer)
+    package_versions: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    config: Mapped[dict[str, Any]] = mapped_column(default=dict)
+
+    runs: Mapped[list[Run]] = relationship(back_populates="trained_model")
+
+
+class Run(Base):
+    """One evaluation campaign; resuming the same configuration reuses its row."""
+
+    __tablename__ = "runs"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    config_hash: Mapped[str] = mapped_column(String(64), index=True)
+    config: Mapped[dict[str, Any]] = mapped_column()
+    seed: Mapped[int] = mapped_column(Integer)
+    status: Mapped[str] = mapped_column(String(20), default="running")
+    started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    dataset: Mapped[str] = mapped_column(String(100), index=True)
+    model: Mapped[str] = mapped_column(String(100), index=True)
+    loss: Mapped[str] = mapped_column(String(100))
+    weighting: Mapped[str] = mapped_column(String(20))
+    attack: Mapped[str] = mapped_column(String(20), index=True)
+    cluster: Mapped[bool] = mapped_column(Boolean, default=False)
+    k: Mapped[int] = mapped_column(Integer)
+    trained_model_id: Mapped[int | None] = mapped_column(ForeignKey("trained_models.id"))
+    checkpoint_hash: Mapped[str | None] = mapped_column(String(64))
+    package_versions: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    harness_version: Mapped[str] = mapped_column(String(20))
+    n_planned: Mapped[int] = mapped_column(Integer, default=0)
+    bins: Mapped[list[Any]] = mapped_column(default=list)
+    error: Mapped[str | None] = mapped_column(Text)
+
+    trained_model: Mapped[TrainedModel | None] = relationship(back_populates="runs")
+    trials: Mapped[list[Trial]] = relationship(back_populates="run", cascade="all, delete-orphan")
+
+
+class Trial(Base):
+    """One attack trial: the pair attacked, the outcome, what it cost, and the texts."""
+
+    __tablename__ = "trials"
+    __table_args__ = (
+        UniqueConstraint("run_id", "trial_index", name="uq_trial_run_index"),
+        Index("ix_trials_run_bin", "run_id", "bin_index"),
+    )
+    id: Mapped[int] = mapped_column(primary_key=True)
+    run_id: Mapped[int] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"))
+    trial_index: Mapped[int] = mapped_column(Integer)
+    sample_id: Mapped[str] = mapped_column(String(200))
+    target_labels: Mapped[list[Any]] = mapped_column()
+    target_names: Mapped[list[Any]] = mapped_column()
+    label_freq: Mapped[int] = mapped_column(Integer)
+    bin_index: Mapped[int] = mapped_column(Integer)
+    attack: Mapped[str] = mapped_column(String(20))
+    outcome: Mapped[str] = mapped_column(String(40), index=True)
+    similarity: Mapped[float | None] = mapped_column(Float)
+    change_rate: Mapped[float | None] = mapped_column(Float)
+    n_words: Mapped[int] = mapped_column(Integer, default=0)
+    n_changed: Mapped[int] = mapped_column(Integer, default=0)
+    changed_words: Mapped[list[Any]] = mapped_column(default=list)
+    logical_queries: Mapped[int] = mapped_column(Integer, default=0)
+    forward_passes: Mapped[int] = mapped_column(Integer, default=0)
+    rank_before: Mapped[int | None] = mapped_column(Integer)
+    rank_after: Mapped[int | None] = mapped_column(Integer)
+    topk_before: Mapped[list[Any]] = mapped_column(default=list)
+    topk_after: Mapped[list[Any]] = mapped_column(default=list)
+    original_text: Mapped[str] = mapped_column(Text, default="")
+    adversarial_text: Mapped[str | None] = mapped_column(Text)
+    wall_seconds: Mapped[float] = mapped_column(Float, default=0.0)
+    error_message: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+    run: Mapped[Run] = relationship(back_populates="trials")
+    substitutions: Mapped[list[Substitution]] = relationship(
+        back_populates="trial", cascade="all, delete-orphan", order_by="Substitution.step"
+    )
+
+
+class Substitution(Base):
+    """A word replacement the search accepted, in the order it was made."""
+
+    __tablename__ = "substitutions"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    trial_id: Mapped[int] = mapped_column(ForeignKey("trials.id", ondelete="CASCADE"), index=True)
+    step: Mapped[int] = mapped_column(Integer)
+    position: Mapped[int] = mapped_column(Integer)
+    old_word: Mapped[str] = mapped_column(String(200))
+    new_word: Mapped[str] = mapped_column(String(200))
+    gain: Mapped[float] = mapped_column(Float)
+
+    trial: Mapped[Trial] = relationship(back_populates="substitutions")
