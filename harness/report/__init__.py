@@ -1,0 +1,1 @@
+"""Reporting: summaries of attack campaigns and the statistics behind their intervals and tests."""
