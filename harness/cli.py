@@ -64,6 +64,9 @@ def _attach_commands() -> None:
 
     cli.add_command(plugins_cmd.plugins)
     # --- command registrations (one line each) ---
+    from harness.eval_cmd import eval_
+
+    cli.add_command(eval_)
 
 
 _attach_commands()

@@ -30,8 +30,13 @@ def plugins(app: AppContext, kind: str | None, show_options: bool) -> None:
                         rng = f"[{opt.min if opt.min is not None else ''}, "
                         rng += f"{opt.max if opt.max is not None else ''}]"
                     default = f" (default {opt.default!r})"
-                    rows.append(["", f"  --{k}-opt {opt.name}={opt.type.__name__}{rng}"
-                                 f"{default}: {opt.help}", ""])
+                    rows.append(
+                        [
+                            "",
+                            f"  --{k}-opt {opt.name}={opt.type.__name__}{rng}{default}: {opt.help}",
+                            "",
+                        ]
+                    )
         click.echo(f"{k} ({len(reg.names(k))})")
         if rows:
             click.echo(tabulate(rows, headers=["name", "description", "source"], tablefmt="plain"))

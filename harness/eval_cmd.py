@@ -1,0 +1,158 @@
+"""``xmtc-harness eval``: run (or resume) an attack campaign and print its leaderboard."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import click
+
+from harness.attack.campaign import ENV_CACHE, Campaign, EvalConfig
+from harness.cli import AppContext, pass_app
+from harness.cli_options import (
+    dataset_options,
+    loss_options,
+    model_options,
+    model_selection_options,
+    parse_kv,
+)
+from harness.store.session import open_store
+
+
+@click.command("eval")
+@model_selection_options
+@click.option(
+    "--attack",
+    type=click.Choice(["positive", "negative", "non-targeted"]),
+    default="positive",
+    show_default=True,
+    help="Attack goal (METHOD.md §2).",
+)
+@click.option(
+    "--cluster/--no-cluster",
+    default=False,
+    show_default=True,
+    help="Negative attacks: only documents with a true label in the target's cluster.",
+)
+@click.option(
+    "--max-leaf",
+    type=int,
+    default=8,
+    show_default=True,
+    help="Largest label cluster (balanced 2-means leaves).",
+)
+@click.option("--k", "k", type=int, default=5, show_default=True, help="Top-k of the goal.")
+@click.option(
+    "--targets", "n_targets", type=int, default=1, show_default=True, help="Labels per target set."
+)
+@click.option(
+    "--labels-per-bin",
+    type=int,
+    default=20,
+    show_default=True,
+    help="Labels with a correctly predicted pair per frequency bin.",
+)
+@click.option(
+    "--samples-per-bin",
+    type=int,
+    default=50,
+    show_default=True,
+    help="Pairs drawn per frequency bin.",
+)
+@click.option(
+    "--max-change",
+    type=float,
+    default=0.10,
+    show_default=True,
+    help="θ: largest share of words changed (budget floor(θ·n)).",
+)
+@click.option(
+    "--min-sim",
+    type=float,
+    default=0.8,
+    show_default=True,
+    help="ε: smallest similarity to the original.",
+)
+@click.option(
+    "--sim-scale",
+    type=click.Choice(["cosine", "angular"]),
+    default="cosine",
+    show_default=True,
+    help="Scale --min-sim is read on.",
+)
+@click.option("--importance", default="mask", show_default=True, help="Importance scorer plugin.")
+@click.option("--importance-opt", multiple=True, metavar="KEY=VALUE")
+@click.option("--substituter", default="glove", show_default=True, help="Substituter plugin.")
+@click.option("--substituter-opt", multiple=True, metavar="KEY=VALUE")
+@click.option(
+    "--similarity", default="use", show_default=True, help="Similarity constraint plugin."
+)
+@click.option("--similarity-opt", multiple=True, metavar="KEY=VALUE")
+@click.option("--max-queries", type=int, default=None, help="Logical-query budget per trial.")
+@click.option(
+    "--max-batch", type=int, default=64, show_default=True, help="Largest model batch (memory cap)."
+)
+@click.option(
+    "--paired-with",
+    multiple=True,
+    metavar="RUN|model:ID",
+    help="Attack only pairs this run's / trained model's predictions also get right.",
+)
+@click.option("--fresh", is_flag=True, help="Start over instead of resuming the same config.")
+@click.option("--fail-fast", is_flag=True, help="Stop at the first trial that raises.")
+@click.option("--no-train", is_flag=True, help="Fail instead of training a missing model.")
+@click.option("--limit", type=int, default=None, help="Run at most this many trials now.")
+@click.option(
+    "--cache-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=lambda: os.environ.get(ENV_CACHE, "cache"),
+    show_default="./cache",
+    help="Cached label clusters and test predictions.",
+)
+@click.option("--progress/--no-progress", default=True, help="Progress bars on stderr.")
+@pass_app
+def eval_(app: AppContext, **o: object) -> None:
+    """Attack a trained model over label-frequency bins; every trial goes to the database."""
+    cfg = EvalConfig(
+        dataset=str(o["dataset"]),
+        dataset_options=dataset_options(o["data_dir"], o["dataset_opt"]),  # type: ignore[arg-type]
+        model=str(o["model"]),
+        model_options=model_options(o["model_opt"], o["epochs"]),  # type: ignore[arg-type]
+        loss=str(o["loss"]),
+        loss_options=loss_options(str(o["weighting"]), o["loss_opt"]),  # type: ignore[arg-type]
+        seed=int(o["seed"]),  # type: ignore[arg-type]
+        attack=str(o["attack"]),
+        k=int(o["k"]),  # type: ignore[arg-type]
+        n_targets=int(o["n_targets"]),  # type: ignore[arg-type]
+        cluster=bool(o["cluster"]),
+        max_leaf=int(o["max_leaf"]),  # type: ignore[arg-type]
+        labels_per_bin=int(o["labels_per_bin"]),  # type: ignore[arg-type]
+        samples_per_bin=int(o["samples_per_bin"]),  # type: ignore[arg-type]
+        max_change=float(o["max_change"]),  # type: ignore[arg-type]
+        min_sim=float(o["min_sim"]),  # type: ignore[arg-type]
+        sim_scale=str(o["sim_scale"]),
+        importance=str(o["importance"]),
+        importance_options=parse_kv(o["importance_opt"], "--importance-opt"),  # type: ignore[arg-type]
+        substituter=str(o["substituter"]),
+        substituter_options=parse_kv(o["substituter_opt"], "--substituter-opt"),  # type: ignore[arg-type]
+        similarity=str(o["similarity"]),
+        similarity_options=parse_kv(o["similarity_opt"], "--similarity-opt"),  # type: ignore[arg-type]
+        max_queries=o["max_queries"],  # type: ignore[arg-type]
+        max_batch=int(o["max_batch"]),  # type: ignore[arg-type]
+        paired_with=tuple(o["paired_with"]),  # type: ignore[arg-type]
+        model_dir=str(o["model_dir"]),
+        cache_dir=str(o["cache_dir"]),
+        fresh=bool(o["fresh"]),
+        fail_fast=bool(o["fail_fast"]),
+        train_if_missing=not o["no_train"],
+        limit=o["limit"],  # type: ignore[arg-type]
+        progress=bool(o["progress"]),
+    )
+    store = open_store(app.db)
+    run_id = Campaign(app.registry, store, cfg, echo=lambda m: click.echo(m, err=True)).run()
+    try:
+        from harness.report.leaderboard import render_run_summary
+    except ImportError:  # the report module is optional for a bare core install
+        click.echo(f"run {run_id} finished; see `xmtc-harness leaderboard --run {run_id}`")
+        return
+    click.echo(render_run_summary(store, run_id))
