@@ -152,8 +152,8 @@ def load_registry(extra_plugins: Iterable[str] = (), registry_file: Path | None 
         reg.sources[name] = source
     for kind, hook_name in HOOK_OF_KIND.items():
         table: dict[str, Component] = {}
-        # pluggy calls later-registered plugins first; reverse to get load order.
-        for impl in reversed(getattr(pm.hook, hook_name).get_hookimpls()):
+        # get_hookimpls() lists implementations in registration (load) order.
+        for impl in getattr(pm.hook, hook_name).get_hookimpls():
             plugin_name = pm.get_name(impl.plugin) or "?"
             source = reg.sources.get(plugin_name, "?")
             try:
