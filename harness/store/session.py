@@ -85,7 +85,10 @@ class Store:
         self.is_sqlite = parsed.get_backend_name() == "sqlite"
         self.path: Path | None = None
         if self.is_sqlite and parsed.database and parsed.database != ":memory:":
-            self.path = Path(parsed.database)
+            raw = parsed.database
+            if raw.startswith("file:"):  # a SQLite URI (e.g. ...?mode=ro&uri=true)
+                raw = raw[len("file:") :].split("?", 1)[0]
+            self.path = Path(raw)
             if not create and not self.path.exists():
                 raise StoreError(f"{self.path}: no results database here (run an eval first)")
             if create and not self.path.parent.exists():
