@@ -64,6 +64,10 @@ def _attach_commands() -> None:
 
     cli.add_command(plugins_cmd.plugins)
     # --- command registrations (one line each) ---
+    from harness.report import commands as report_cmds
+
+    for report_cmd in report_cmds.COMMANDS:  # query, leaderboard, compare, examples, report
+        cli.add_command(report_cmd)
     from harness.eval_cmd import eval_
 
     cli.add_command(eval_)

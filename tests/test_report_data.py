@@ -197,3 +197,14 @@ def test_builder_writes_every_outcome(tmp_path: Path) -> None:
     assert seen == set(OUTCOMES)
     (n_runs,) = con.execute("SELECT COUNT(*) FROM runs").fetchone()
     assert n_runs == 4
+
+
+def run_cli(db: Path, *args: str) -> str:
+    """Invoke the real CLI on ``db``; fail with its output if it does not exit cleanly."""
+    from click.testing import CliRunner
+
+    from harness.cli import cli
+
+    result = CliRunner().invoke(cli, ["--db", str(db), *args], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    return result.stdout

@@ -336,19 +336,23 @@ def _overall_cells(c: CellStats, scale: str) -> list[str]:
 
 
 def leaderboard_table(
-    lb: Leaderboard, metric: str = "success", scale: str = "cosine"
+    lb: Leaderboard, metric: str = "success", scale: str = "cosine", overall: bool = True
 ) -> tuple[list[str], list[list[str]]]:
-    """Headers and text rows: group columns, one column per bin, then the overall block."""
+    """Headers and text rows: group columns, one column per bin, then the overall block
+    (without ``overall``: one 'all bins' column of the same metric instead)."""
     headers = [*lb.shown_fields, "runs"]
     headers += [lb.bin_label(i) for i in lb.bin_indices]
-    headers += _overall_columns(scale)
+    headers += _overall_columns(scale) if overall else ["all bins"]
     rows = []
     for r in lb.rows:
         cells = [_field_text(f, r.key[f]) for f in lb.shown_fields]
         cells.append(",".join(map(str, r.run_ids)))
         for i in lb.bin_indices:
             cells.append(metric_text(r.bins[i], metric, scale) if i in r.bins else "–")
-        cells += _overall_cells(r.overall, scale)
+        if overall:
+            cells += _overall_cells(r.overall, scale)
+        else:
+            cells.append(metric_text(r.overall, metric, scale))
         rows.append(cells)
     return headers, rows
 
@@ -486,20 +490,26 @@ def render_leaderboard(
     metric: str = "success",
     scale: str = "cosine",
     summary: bool = False,
+    overall: bool = True,
+    with_notes: bool = True,
 ) -> str:
-    """The leaderboard (or with ``summary`` the Table-3 shape) in the chosen format."""
+    """The leaderboard (or with ``summary`` the Table-3 shape) in the chosen format.
+
+    ``overall=False`` replaces the overall block by one 'all bins' column of ``metric``;
+    ``with_notes=False`` leaves out the counting-rule notes (a page that shows them once).
+    """
     if scale not in SCALES:
         raise UsageError("--scale", f"choose from {', '.join(SCALES)}")
     if summary:
         headers, rows = summary_table(lb, scale)
         title = f"Attack summary ({lb.selection}); similarity on the {scale} scale"
     else:
-        headers, rows = leaderboard_table(lb, metric, scale)
+        headers, rows = leaderboard_table(lb, metric, scale, overall)
         title = (
             f"Leaderboard ({lb.selection}); per-bin cells: {METRIC_TITLES[metric]};"
             f" similarity on the {scale} scale"
         )
-    foot = notes(scale)
+    foot = notes(scale) if with_notes else []
     if lb.mixed_ranges:
         foot.append(
             "Bins "
