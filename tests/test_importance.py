@@ -9,7 +9,7 @@ import torch
 from harness.attack.engine import QueryEngine
 from harness.attack.goals import Goal
 from harness.errors import UsageError
-from harness.registry import load_registry
+from harness.registry import DEFAULT_REGISTRY, load_registry, read_registry_file
 from harness.text import is_attackable
 from tests.toymodel import ToyData, train_toy
 
@@ -20,8 +20,14 @@ def toy() -> ToyData:
 
 
 @pytest.fixture(scope="module")
-def registry():
-    return load_registry()
+def registry(tmp_path_factory):
+    """The registry with only the importance/substituter/similarity modules of registry.yaml,
+    so other plugins under development cannot break these tests."""
+    kinds = {"importance", "substituters", "similarity"}
+    mods = [m for m in read_registry_file(DEFAULT_REGISTRY) if m.split(".")[1] in kinds]
+    path = tmp_path_factory.mktemp("reg") / "registry.yaml"
+    path.write_text("mine:\n" + "".join(f"  - {m}\n" for m in mods))
+    return load_registry(registry_file=path)
 
 
 def _doc_and_goals(toy: ToyData) -> tuple[list[str], list[Goal], np.ndarray]:

@@ -11,13 +11,19 @@ import torch
 
 from harness.attack.candidates import filter_candidates, match_case
 from harness.errors import UsageError
-from harness.registry import load_registry
+from harness.registry import DEFAULT_REGISTRY, load_registry, read_registry_file
 from harness.text import is_punctuation, is_stopword, tokenize
 
 
 @pytest.fixture(scope="module")
-def registry():
-    return load_registry()
+def registry(tmp_path_factory):
+    """The registry with only the importance/substituter/similarity modules of registry.yaml,
+    so other plugins under development cannot break these tests."""
+    kinds = {"importance", "substituters", "similarity"}
+    mods = [m for m in read_registry_file(DEFAULT_REGISTRY) if m.split(".")[1] in kinds]
+    path = tmp_path_factory.mktemp("reg") / "registry.yaml"
+    path.write_text("mine:\n" + "".join(f"  - {m}\n" for m in mods))
+    return load_registry(registry_file=path)
 
 
 def _valid(cands: list[str], original: str) -> None:
