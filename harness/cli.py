@@ -68,6 +68,9 @@ def _attach_commands() -> None:
 
     for report_cmd in report_cmds.COMMANDS:  # query, leaderboard, compare, examples, report
         cli.add_command(report_cmd)
+    from harness.datastats import data
+
+    cli.add_command(data)
     from harness.eval_cmd import eval_
 
     cli.add_command(eval_)

@@ -1,0 +1,192 @@
+"""``aplc-csv``: APLC-XLNet's layout, ``train.csv`` / ``dev.csv`` plus ``labels.txt``.
+
+As APLC-XLNet's ``MultiLabelTextProcessor`` reads them: each CSV starts with a header row,
+then one row per document with three columns, ``id``, ``text`` and the document's label
+names joined by commas; ``labels.txt`` lists every label name, one per line. The dev split
+is the test split. Read with Python's csv module, fed one decoded line at a time so quoted
+multi-line texts work and errors carry the line a record starts on.
+"""
+
+from __future__ import annotations
+
+import csv
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+
+from harness import hookimpl
+from harness.components import Component, Option
+from harness.data import Corpus, Document
+from harness.errors import DatasetNotFoundError
+from plugins.datasets._common import (
+    COMMON_OPTIONS,
+    ENCODING_OPTION,
+    BadLines,
+    LabelSpace,
+    iter_lines,
+    make_corpus,
+    read_label_map,
+    require_dir,
+    undecodable_message,
+)
+
+SPLIT_FILES = (("train", "train.csv"), ("test", "dev.csv"))
+N_COLUMNS = 3
+
+
+class APLCCSVReader:
+    """Reads an APLC-XLNet data folder into a Corpus."""
+
+    def __init__(
+        self,
+        data_dir: str | None = None,
+        skip_bad_lines: bool = False,
+        propensity_a: float | None = None,
+        propensity_b: float | None = None,
+        encoding: str = "utf-8",
+        name: str | None = None,
+    ):
+        self.options = dict(propensity_a=propensity_a, propensity_b=propensity_b)
+        self.data_dir = data_dir
+        self.skip_bad_lines = skip_bad_lines
+        self.encoding = encoding
+        self.name = name
+
+    def load(self, progress: bool = False) -> Corpus:
+        root = require_dir(self.data_dir, "aplc-csv", "train.csv, dev.csv and labels.txt")
+        missing = [n for n in ("train.csv", "dev.csv", "labels.txt") if not (root / n).is_file()]
+        if missing:
+            raise DatasetNotFoundError(
+                f"dataset aplc-csv: {root} lacks {', '.join(missing)} (APLC-XLNet layout: "
+                "train.csv and dev.csv with columns id,text,labels and labels.txt)"
+            )
+        bad = BadLines(self.skip_bad_lines)
+        space = read_label_map(root / "labels.txt", self.encoding, bad)
+        dropped: Counter[str] = Counter()
+        train, test = (
+            self._read_csv(root / f, split, space, bad, dropped, progress)
+            for split, f in SPLIT_FILES
+        )
+        return make_corpus(
+            self.name or root.name,
+            space.names,
+            train,
+            test,
+            self.options,
+            bad.counts,
+            {"format": "aplc-csv", "dropped": dict(dropped)},
+        )
+
+    def _read_csv(
+        self,
+        path: Path,
+        split: str,
+        space: LabelSpace,
+        bad: BadLines,
+        dropped: Counter[str],
+        progress: bool,
+    ) -> list[Document]:
+        undecodable: list[int] = []
+        last_line = 0
+
+        def lines() -> Iterator[str]:
+            nonlocal last_line
+            for line in iter_lines(path, self.encoding, progress):
+                if not line.decoded:
+                    undecodable.append(line.number)
+                last_line = line.number
+                yield line.text
+
+        # Long documents (a 100,000-word text) exceed csv's default 128 KiB field limit; the
+        # limit is process-wide, so only ever raise it.
+        csv.field_size_limit(max(csv.field_size_limit(), 2**31 - 1))
+        # strict: an unterminated quote is an error, not a field that swallows the file.
+        reader = csv.reader(lines(), strict=True)
+        docs: list[Document] = []
+        seen: dict[str, int] = {}
+        header_done = False
+        end = 0
+        while True:
+            start = end + 1
+            try:
+                row = next(reader)
+            except StopIteration:
+                break
+            except csv.Error as exc:
+                end = reader.line_num
+                undecodable.clear()
+                bad.bad(path, max(start, 1), "bad-csv", f"not valid CSV: {exc}")
+                continue
+            end = reader.line_num
+            if undecodable:
+                first = undecodable[0]
+                undecodable.clear()
+                bad.bad(path, first, "undecodable", undecodable_message(self.encoding))
+                header_done = True
+                continue
+            if not header_done:
+                header_done = True
+                if len(row) != N_COLUMNS:
+                    bad.bad(
+                        path,
+                        start,
+                        "bad-header",
+                        f"header row must have {N_COLUMNS} columns (id, text, labels), "
+                        f"got {len(row)}",
+                    )
+                continue
+            if len(row) != N_COLUMNS:
+                bad.bad(
+                    path,
+                    start,
+                    "wrong-column-count",
+                    f"expected {N_COLUMNS} columns (id, text, labels), got {len(row)}",
+                )
+                continue
+            doc_id, text, label_field = (c.strip() for c in row)
+            if not doc_id:
+                bad.bad(path, start, "missing-id", "empty id column")
+                continue
+            if doc_id in seen:
+                bad.bad(
+                    path,
+                    start,
+                    "duplicate-id",
+                    f"id {doc_id!r} already used at line {seen[doc_id]}",
+                )
+                continue
+            if not text:
+                bad.bad(path, start, "empty-document", "empty document (the text column is empty)")
+                continue
+            names = [n.strip() for n in label_field.split(",") if n.strip()]
+            if not names:
+                dropped["no-labels"] += 1
+                continue
+            indices = [space.get(n) for n in names]
+            if None in indices:
+                unknown = names[indices.index(None)]
+                bad.bad(path, start, "unknown-label", f"label {unknown!r} is not in labels.txt")
+                continue
+            seen[doc_id] = start
+            labels = tuple(sorted({i for i in indices if i is not None}))
+            docs.append(Document(f"{split}-{doc_id}", text, labels))
+        if not header_done:
+            bad.bad(path, max(last_line, 1), "bad-header", "empty file: no header row")
+        return docs
+
+
+@hookimpl
+def xmtc_register_datasets() -> list[Component]:
+    return [
+        Component(
+            kind="dataset",
+            name="aplc-csv",
+            description="APLC-XLNet layout (train.csv, dev.csv as test, labels.txt)",
+            factory=APLCCSVReader,
+            options=COMMON_OPTIONS
+            + (
+                ENCODING_OPTION,
+                Option("name", str, None, "Corpus name; default the folder's name."),
+            ),
+        )
+    ]
