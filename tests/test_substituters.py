@@ -104,7 +104,7 @@ def test_glove_text_file(tmp_path: Path, registry):
 # -- bert-mlm: a tiny real BertForMaskedLM built here -----------------------------------------
 
 VOCAB = (
-    ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "the", "a", "of", "and", ".", ","]
+    ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "the", "a", "of", "and", ".", ",", "-"]
     + ["market", "markets", "profit", "profits", "rose", "fell", "bank", "stock", "shares"]
     + ["price", "prices", "oil", "gold", "trade", "un", "news", "report"]
     + ["##believ", "##able", "##s", "##ly", "##ed", "##ing"]
@@ -195,6 +195,18 @@ def test_bert_multi_piece_word_gets_whole_words_ranked_by_perplexity(registry, m
     want = filter_candidates([w for _, w in combos], "unbelievable", 10)
     assert len(got) == 10 and got == want
     _valid(got, "unbelievable")
+
+
+def test_bert_keeps_punctuation_inside_a_word(registry, mlm_dir):
+    doc = ["the", "oil-gold", "trade", "rose"]
+    sub = registry.build("substituter", "bert-mlm", {"model": str(mlm_dir), "k": 20})
+    got = sub.start(doc).candidates(doc, 1)
+    assert len(got) == 20
+    for c in got:
+        left, _, right = c.partition("-")
+        assert left and right and "-" not in right and c != "oil-gold"
+        assert left in VOCAB and right in VOCAB  # two word-initial pieces around the "-"
+    _valid(got, "oil-gold")
 
 
 def test_bert_mask_none_uses_the_unmasked_pass(registry, mlm_dir, hf):

@@ -10,7 +10,8 @@ attacked position. WordPiece is handled as in BERT-Attack (Li et al., 2020), wit
   from ``##`` tokens), the combinations are searched with an exact beam over the summed
   log-probabilities, and ranked by the MLM's perplexity of the combination under the
   per-piece distributions (mean cross-entropy; BERT-Attack instead re-runs the MLM on the
-  bare combination and cuts at 24 arbitrarily). ``##`` pieces are never candidates.
+  bare combination and cuts at 24 arbitrarily). ``##`` pieces are never candidates, and a
+  punctuation piece inside a word stays as it is ("long-term" → "short-term", "U.S." → "X.Y.").
 
 ``mask`` chooses what the MLM sees at the attacked word: ``none`` (BERT-Attack: the
 unmasked text; one pass serves every word), ``multi-piece`` (default: single-piece words use
@@ -40,6 +41,7 @@ from harness import hookimpl
 from harness.attack.candidates import filter_candidates, match_case
 from harness.components import Component, Option
 from harness.errors import UsageError
+from harness.text import is_punctuation
 
 MASK_MODES = ("none", "multi-piece", "all")
 OPTION = "substituter:bert-mlm.model"
@@ -221,8 +223,9 @@ class BertMLMSource:
         batch["input_ids"] = input_ids.to(mlm.device)
         logits = mlm.model(**batch).logits[0].float()
         pieces: dict[int, list[int]] = {}
+        want = set(wanted)
         for i, w in enumerate(word_ids):
-            if w is not None and w in wanted:
+            if w is not None and w in want:
                 pieces.setdefault(w, []).append(i)
         rows = sorted(i for r in pieces.values() for i in r)
         if not rows:
@@ -232,7 +235,11 @@ class BertMLMSource:
         is_cont = torch.tensor([mlm.tokens[t].startswith("##") for t in orig], device=lp.device)
         allowed = torch.where(
             is_cont[:, None], mlm.cont_ok.to(lp.device), mlm.start_ok.to(lp.device)
-        )
+        ).clone()
+        for j, t in enumerate(orig):  # punctuation inside a word keeps it: "long-term" → "X-Y"
+            if is_punctuation(mlm.tokens[t]):
+                allowed[j] = False
+                allowed[j, t] = True
         top = lp.masked_fill(~allowed, float("-inf")).topk(min(self.p.width, lp.shape[-1]), dim=-1)
         top_lp, top_ids = top.values.cpu().numpy(), top.indices.cpu().numpy()
         row_of = {r: j for j, r in enumerate(rows)}
