@@ -16,6 +16,7 @@ from harness.cli_options import (
     model_selection_options,
     parse_kv,
 )
+from harness.report.leaderboard import render_run_summary
 from harness.store.session import open_store
 
 
@@ -150,9 +151,4 @@ def eval_(app: AppContext, **o: object) -> None:
     )
     store = open_store(app.db)
     run_id = Campaign(app.registry, store, cfg, echo=lambda m: click.echo(m, err=True)).run()
-    try:
-        from harness.report.leaderboard import render_run_summary
-    except ImportError:  # the report module is optional for a bare core install
-        click.echo(f"run {run_id} finished; see `xmtc-harness leaderboard --run {run_id}`")
-        return
     click.echo(render_run_summary(store, run_id))
