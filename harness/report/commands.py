@@ -14,6 +14,7 @@ from typing import Any
 
 import click
 
+from harness.attack.goals import ATTACKS
 from harness.cli import AppContext, pass_app
 from harness.errors import UsageError
 from harness.report.examples import DEFAULT_CONTEXT, load_examples, render_examples
@@ -39,7 +40,7 @@ from harness.store.queries import (
     trial_counts,
     trial_record,
 )
-from harness.store.schema import OUTCOMES
+from harness.store.schema import OUTCOMES, RUN_STATUSES
 from harness.store.session import Store, open_store
 
 CELL_WIDTH = 60
@@ -74,14 +75,14 @@ def selection_options(fn: Callable[..., Any]) -> Callable[..., Any]:
         click.option(
             "--attack",
             "attacks",
-            type=click.Choice(["positive", "negative", "non-targeted"]),
+            type=click.Choice(ATTACKS),
             multiple=True,
             help="Attack goal (repeatable).",
         ),
         click.option(
             "--status",
             "statuses",
-            type=click.Choice(["running", "finished", "failed", "interrupted"]),
+            type=click.Choice(RUN_STATUSES),
             multiple=True,
             help="Run status (repeatable; default any).",
         ),

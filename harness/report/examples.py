@@ -66,18 +66,24 @@ def _changes(trial: Trial) -> dict[int, tuple[str, str]]:
 def example_from_trial(trial: Trial, names: Sequence[str] | None) -> Example:
     """Align the original and adversarial words of a trial and resolve label names."""
     changes = _changes(trial)
-    original = tokenize(trial.original_text or "")
+    text = trial.original_text or ""
     if trial.adversarial_text is not None:
         adversarial = trial.adversarial_text.split(" ")
-        aligned = len(original) == len(adversarial) and all(
-            p < len(original) and original[p] == old for p, (old, _) in changes.items()
-        )
-        if not aligned:
+
+        def aligned(words: Sequence[str]) -> bool:
+            return len(words) == len(adversarial) and all(
+                p < len(words) and words[p] == old for p, (old, _) in changes.items()
+            )
+
+        # campaigns store detokenised words (split on spaces); raw text needs the tokenizer
+        original = next((w for w in (text.split(" "), tokenize(text)) if aligned(w)), None)
+        if original is None:
             original = list(adversarial)
             for p, (old, _) in changes.items():
                 if p < len(original):
                     original[p] = old
     else:
+        original = tokenize(text)
         adversarial = list(original)
         changes = {}
     targets = tuple(trial.target_names or ()) or tuple(
