@@ -253,8 +253,11 @@ def test_bert_long_document_windows(registry, mlm_dir):
     assert src.candidates(words, 2)  # inside the first window
 
 
-def test_bert_cannot_load_gives_a_clear_error(registry, tmp_path):
+def test_bert_cannot_load_gives_a_clear_error(registry, tmp_path, monkeypatch):
     with pytest.raises(UsageError, match="local directory"):
         registry.build("substituter", "bert-mlm", {"model": str(tmp_path / "missing")})
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")  # a hub name that is not cached: fail fast
+    with pytest.raises(UsageError, match="cannot load masked LM 'xmtc-test/no-such-mlm'"):
+        registry.build("substituter", "bert-mlm", {"model": "xmtc-test/no-such-mlm"})
     with pytest.raises(UsageError, match="mask"):
         registry.build("substituter", "bert-mlm", {"model": "x", "mask": "some"})

@@ -62,7 +62,13 @@ class MaskedLM:
 
 
 def _looks_like_path(name: str) -> bool:
-    return os.sep in name or name.startswith(".") or Path(name).exists()
+    """A filesystem path rather than a hub id ("name" or "org/name")."""
+    return (
+        Path(name).exists()
+        or name.startswith(("/", ".", "~"))
+        or name.count("/") > 1
+        or (os.sep != "/" and os.sep in name)
+    )
 
 
 @lru_cache(maxsize=2)
@@ -74,15 +80,27 @@ def load_mlm(name: str, device: str = "auto") -> MaskedLM:
         "without internet access pass a local directory written by save_pretrained "
         "(config.json, weights, vocab.txt / tokenizer.json) as model=PATH"
     )
-    if _looks_like_path(name) and not Path(name).is_dir():
+    if _looks_like_path(name) and not Path(name).expanduser().is_dir():
         raise UsageError(OPTION, f"no model directory at {name!r}; {hint}")
-    try:
-        tokenizer = AutoTokenizer.from_pretrained(name, use_fast=True)
-        model = AutoModelForMaskedLM.from_pretrained(name)
-    except Exception as exc:  # hub/network/format errors all mean "cannot load it here"
+    offline = os.environ.get("HF_HUB_OFFLINE", "").lower() in {"1", "true", "yes", "on"}
+    tokenizer = model = None
+    # The local Hugging Face cache first (no network retries), then the hub if allowed.
+    for local_only in (True,) if offline else (True, False):
+        try:
+            where = str(Path(name).expanduser()) if _looks_like_path(name) else name
+            tokenizer = AutoTokenizer.from_pretrained(
+                where, use_fast=True, local_files_only=local_only
+            )
+            model = AutoModelForMaskedLM.from_pretrained(where, local_files_only=local_only)
+            break
+        except Exception as exc:  # hub/network/format errors all mean "cannot load it here"
+            error = exc
+    if tokenizer is None or model is None:
         raise UsageError(
-            OPTION, f"cannot load masked LM {name!r} ({exc.__class__.__name__}); {hint}"
-        ) from exc
+            OPTION,
+            f"cannot load masked LM {name!r} ({error.__class__.__name__}); {hint} "
+            "(set HF_HUB_OFFLINE=1 to skip the hub and fail fast)",
+        ) from error
     if not getattr(tokenizer, "is_fast", False):
         raise UsageError(OPTION, f"{name!r} has no fast tokenizer (word_ids are needed)")
     tokens = tokenizer.convert_ids_to_tokens(list(range(len(tokenizer))))
