@@ -34,7 +34,7 @@ from harness.attack.sampling import (
 )
 from harness.attack.search import GreedySearch, SearchSettings, TrialResult
 from harness.data import Corpus
-from harness.errors import HarnessError, UsageError
+from harness.errors import HarnessError, StoreError, UsageError
 from harness.model import XMTCModel
 from harness.provenance import config_hash, package_versions
 from harness.registry import Registry
@@ -512,9 +512,12 @@ class Campaign:
         except (KeyboardInterrupt, SystemExit):
             raise
         except Exception as exc:
-            if cfg.fail_fast:
-                raise
             error = f"{exc.__class__.__name__}: {exc}"
+            if cfg.fail_fast:  # stop with a one-line error; earlier trials stay committed
+                raise HarnessError(
+                    f"trial {p.trial_index} (document {doc.doc_id}) failed and --fail-fast "
+                    f"is set: {error}"
+                ) from exc
         seconds = time.perf_counter() - t0
         used = engine.counters.since(before)
         engine.clear()  # scores are cached within a trial; memory stays flat across trials
@@ -531,6 +534,10 @@ class Campaign:
             return self.store.write(insert)
         except IntegrityError:
             return None  # another process stored this trial first (same run, same index)
+        except StoreError as exc:  # Store.write wraps IntegrityError in a StoreError
+            if isinstance(exc.__cause__, IntegrityError):
+                return None
+            raise
 
 
 def _as_dict(trial: Trial) -> dict[str, Any]:
