@@ -19,7 +19,10 @@ ENTRY = "from harness.cli import main; main()"
 FLAKY = "tests.plugins_for_tests.failing"
 
 # Small synthetic corpus + linear model: trains in seconds on one core.
-SYNTH = ("--dataset", "synthetic", "--dataset-opt", "n_docs=400", "--dataset-opt", "n_labels=40")
+SYNTH = (
+    "--dataset", "synthetic", "--dataset-opt", "n_docs=400", "--dataset-opt", "n_labels=100",
+    "--dataset-opt", "doc_length=40",
+)  # fmt: skip
 
 
 def cli_env(extra: dict[str, str] | None = None) -> dict[str, str]:
@@ -77,11 +80,12 @@ def eval_args(
     """An ``eval`` over the small synthetic corpus, models and caches inside ``tmp``."""
     pre = [a for p in plugins for a in ("--plugin", p)]
     return [
-        *pre, "--db", db or str(tmp / "results.db"), "eval", *SYNTH, "--model", "linear",
+        *pre, "--db", db or str(tmp / "results.db"), "eval", *SYNTH,
+        "--model", "linear", "--epochs", "3",
         "--model-dir", str(tmp / "models"), "--cache-dir", str(tmp / "cache"),
-        "--attack", attack, "--labels-per-bin", "4", "--samples-per-bin", "3",
-        "--substituter", "glove", "--substituter-opt", "k=16", "--similarity", "use",
-        "--no-progress", *extra,
+        "--attack", attack, "--labels-per-bin", "2", "--samples-per-bin", "1",
+        "--substituter", "glove", "--substituter-opt", "k=4", "--similarity", "use",
+        "--max-queries", "25", "--no-progress", *extra,
     ]  # fmt: skip
 
 
