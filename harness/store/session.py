@@ -170,7 +170,8 @@ class Store:
         except OperationalError as exc:
             raise _explain(exc, self.url) from exc
         finally:
-            s.rollback()
+            # close() ends the transaction without writing anything, and, unlike rollback(),
+            # does not expire the loaded rows: callers keep using them after the block.
             s.close()
 
     def dispose(self) -> None:
