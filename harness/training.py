@@ -1,0 +1,250 @@
+"""Training a model once and finding it again: specs, seeding, evaluation, checkpoint, record.
+
+A :class:`ModelSpec` says everything that decides a trained model's weights (dataset and its
+options, model and its resolved options, loss and its options incl. the weighting, seed).
+Its hash names the checkpoint folder and keys the ``trained_models`` row, so ``train`` and
+``eval`` given the same words on the command line meet at the same model.
+
+Options that only say *where* something runs or lives (``data_dir``, ``device``, and the
+prediction batch size) are left out of the hash: a model trained on a GPU is found again on
+a CPU, and moving the data folder does not orphan the models trained on it.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from sqlalchemy import select
+
+from harness.checkpoint import (
+    CheckpointCorrupt,
+    CheckpointError,
+    CheckpointMissing,
+    load_checkpoint,
+    save_checkpoint,
+)
+from harness.data import Corpus
+from harness.labelstats import propensities
+from harness.metrics import evaluate
+from harness.model import XMTCModel
+from harness.provenance import config_hash, package_versions
+from harness.store.schema import TrainedModel
+from harness.store.session import Store
+
+log = logging.getLogger(__name__)
+
+LOCATION_OPTIONS = frozenset({"data_dir", "device", "eval_batch_size"})
+"""Options that do not change what is learned, left out of the spec hash."""
+
+METRIC_KS = (1, 3, 5)
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """What a trained model is: dataset, model, loss (all with resolved options) and seed."""
+
+    dataset: str
+    dataset_options: dict[str, Any] = field(default_factory=dict)
+    model: str = "attentionxml"
+    model_options: dict[str, Any] = field(default_factory=dict)
+    loss: str = "bce"
+    loss_options: dict[str, Any] = field(default_factory=dict)
+    seed: int = 0
+
+    @property
+    def weighting(self) -> str:
+        return str(self.loss_options.get("weighting", "none"))
+
+    def config(self) -> dict[str, Any]:
+        """The hashed configuration (location-only options left out)."""
+
+        def keep(opts: Mapping[str, Any]) -> dict[str, Any]:
+            return {k: v for k, v in sorted(opts.items()) if k not in LOCATION_OPTIONS}
+
+        return {
+            "dataset": self.dataset,
+            "dataset_options": keep(self.dataset_options),
+            "model": self.model,
+            "model_options": keep(self.model_options),
+            "loss": self.loss,
+            "loss_options": keep(self.loss_options),
+            "seed": self.seed,
+        }
+
+    def hash(self) -> str:
+        return config_hash(self.config())
+
+    @classmethod
+    def resolve(
+        cls,
+        registry: Any,
+        *,
+        dataset: str,
+        dataset_options: Mapping[str, Any] | None = None,
+        model: str,
+        model_options: Mapping[str, Any] | None = None,
+        loss: str,
+        loss_options: Mapping[str, Any] | None = None,
+        seed: int = 0,
+    ) -> ModelSpec:
+        """A spec with every option resolved (defaults filled, values coerced and checked)
+        by its component, so ``epochs=20`` and the default 20 hash alike."""
+        return cls(
+            dataset=dataset,
+            dataset_options=registry.get("dataset", dataset).resolve_options(dataset_options),
+            model=model,
+            model_options=registry.get("model", model).resolve_options(model_options),
+            loss=loss,
+            loss_options=registry.get("loss", loss).resolve_options(loss_options),
+            seed=seed,
+        )
+
+    from_options = resolve
+    """Alias of :meth:`resolve`."""
+
+
+def seed_all(seed: int) -> None:
+    """Seed python, numpy and torch (every device) before building and training a model."""
+    import random
+
+    import torch
+
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def find_trained(store: Store, spec: ModelSpec) -> TrainedModel | None:
+    """The recorded model for this spec, if one was trained."""
+    with store.read() as s:
+        return s.scalar(select(TrainedModel).where(TrainedModel.spec_hash == spec.hash()))
+
+
+def evaluate_model(model: XMTCModel, corpus: Corpus, split: str = "test") -> dict[str, float]:
+    """P@k, nDCG@k, PSP@k and PSnDCG@k (k = 1, 3, 5) of ``model`` on a split."""
+    docs = corpus.split(split)
+    scores = model.predict_proba([d.words for d in docs])
+    props = propensities(
+        corpus.label_counts, len(corpus.train), corpus.propensity_a, corpus.propensity_b
+    )
+    return evaluate(scores, corpus.label_matrix(split), props, ks=METRIC_KS)
+
+
+def train_and_record(
+    registry: Any,
+    store: Store,
+    spec: ModelSpec,
+    corpus: Corpus,
+    model_dir: str | Path,
+    progress: bool = True,
+) -> tuple[XMTCModel, TrainedModel]:
+    """Train ``spec`` on ``corpus``, evaluate on its test split, save and record it.
+
+    The checkpoint goes to ``model_dir/<spec hash>``; the row (created, or replaced when a
+    previous checkpoint was lost) records package versions, checkpoint path and hash,
+    training seconds and the test metrics.
+    """
+    seed_all(spec.seed)
+    loss = registry.build("loss", spec.loss, spec.loss_options)
+    bound = loss.bind(
+        corpus.label_counts, len(corpus.train), corpus.propensity_a, corpus.propensity_b
+    )
+    model: XMTCModel = registry.build("model", spec.model, spec.model_options)
+    t0 = time.perf_counter()
+    model.fit(
+        [d.words for d in corpus.train],
+        corpus.label_matrix("train"),
+        bound,
+        label_names=corpus.label_names,
+        seed=spec.seed,
+        progress=progress,
+    )
+    train_seconds = time.perf_counter() - t0
+    metrics = evaluate_model(model, corpus)
+    ckpt = Path(model_dir) / spec.hash()
+    chash = save_checkpoint(
+        model,
+        ckpt,
+        model_name=spec.model,
+        options=spec.model_options,
+        dataset=corpus.name,
+        fingerprint=corpus.fingerprint(),
+        meta={"spec": spec.config(), "metrics": metrics, "train_seconds": train_seconds},
+    )
+    values = {
+        "dataset": spec.dataset,
+        "dataset_fingerprint": corpus.fingerprint(),
+        "model": spec.model,
+        "model_options": spec.model_options,
+        "loss": spec.loss,
+        "weighting": spec.weighting,
+        "loss_options": spec.loss_options,
+        "seed": spec.seed,
+        "checkpoint_path": str(ckpt.resolve()),
+        "checkpoint_hash": chash,
+        "metrics": metrics,
+        "train_seconds": train_seconds,
+        "n_train": len(corpus.train),
+        "n_test": len(corpus.test),
+        "package_versions": package_versions(),
+        "config": spec.config(),
+    }
+
+    def record(s: Any) -> TrainedModel:
+        row = s.scalar(select(TrainedModel).where(TrainedModel.spec_hash == spec.hash()))
+        if row is None:
+            row = TrainedModel(spec_hash=spec.hash(), **values)
+            s.add(row)
+        else:
+            for k, v in values.items():
+                setattr(row, k, v)
+        s.flush()
+        return row
+
+    row = store.write(record)
+    return model, row
+
+
+def get_or_train(
+    registry: Any,
+    store: Store,
+    spec: ModelSpec,
+    corpus: Corpus,
+    model_dir: str | Path,
+    train_if_missing: bool = True,
+    progress: bool = True,
+    option_overrides: dict[str, Any] | None = None,
+) -> tuple[XMTCModel, TrainedModel]:
+    """The trained model for ``spec``: loaded from its checkpoint when the database knows it
+    and its files are intact, else trained (unless ``train_if_missing`` is false).
+
+    A checkpoint for a different label space is an error, never silently retrained over.
+    """
+    row = find_trained(store, spec)
+    if row is not None:
+        try:
+            model = load_checkpoint(
+                row.checkpoint_path,
+                registry,
+                label_names=corpus.label_names,
+                fingerprint=corpus.fingerprint(),
+                expected_hash=row.checkpoint_hash,
+                option_overrides=option_overrides,
+            )
+            return model, row
+        except (CheckpointMissing, CheckpointCorrupt) as exc:
+            if not train_if_missing:
+                raise
+            log.warning("retraining %s: %s", spec.hash(), exc)
+    elif not train_if_missing:
+        raise CheckpointError(
+            f"no trained {spec.model} for this configuration (spec {spec.hash()}) in "
+            f"{store.url}; run `xmtc-harness train` with the same options first"
+        )
+    return train_and_record(registry, store, spec, corpus, model_dir, progress=progress)

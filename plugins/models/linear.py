@@ -1,0 +1,235 @@
+"""A linear classifier per label on TF-IDF features: the cheap baseline for attack benchmarks.
+
+Features come from scikit-learn's :class:`TfidfVectorizer` run on the harness word lists
+(lowercased, sublinear tf, L2-normalised rows). The weights are a torch
+:class:`~torch.nn.EmbeddingBag` in ``sum`` mode with per-sample weights, which *is* a sparse
+matrix product ``X W`` whose backward touches only the rows of the words present; that lets
+it train with the loss plugins (so PW and PW-cb apply) on CPU or GPU alike.
+
+White-box saliency: the word's TF-IDF value times the gradient of the objective with
+respect to that feature, ``|x_t · ∂(sign Σ_j g_j)/∂x_t|`` (gradient x input), given to every
+occurrence of the word; out-of-vocabulary words score 0.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import scipy.sparse as sp
+import torch
+from sklearn.feature_extraction.text import TfidfVectorizer
+from torch import nn
+
+from harness import hookimpl
+from harness.components import Component, Option
+from harness.model import Words, XMTCModel
+from plugins.models.torch_common import (
+    dense_rows,
+    ids_key,
+    load_module_tensors,
+    module_tensors,
+    resolve_device,
+    seed_everything,
+    train_loop,
+    training_options,
+)
+
+
+def _lower(words: Sequence[str]) -> list[str]:
+    """The vectorizer's analyzer: the harness words, lowercased (no re-tokenisation)."""
+    return [w.lower() for w in words]
+
+
+class SparseLinear(nn.Module):
+    """``X W + b`` for a CSR batch ``X``: EmbeddingBag(sum) with the values as weights."""
+
+    def __init__(self, n_features: int, n_labels: int):
+        super().__init__()
+        self.weight = nn.EmbeddingBag(n_features, n_labels, mode="sum", sparse=True)
+        self.bias = nn.Parameter(torch.zeros(n_labels))
+        nn.init.zeros_(self.weight.weight)
+
+    def forward(
+        self, indices: torch.Tensor, offsets: torch.Tensor, values: torch.Tensor
+    ) -> torch.Tensor:
+        return self.weight(indices, offsets, per_sample_weights=values) + self.bias
+
+
+class LinearTfidf(XMTCModel):
+    """One linear scorer per label over TF-IDF unigrams (optionally n-grams)."""
+
+    mask_token = "<unk>"
+    supports_gradients = True
+
+    def __init__(self, **options: Any):
+        super().__init__(**options)
+        self.max_words = int(options["max_words"])
+        self.device = resolve_device(options["device"])
+        self.vectorizer: TfidfVectorizer | None = None
+        self.net: SparseLinear | None = None
+
+    def _new_vectorizer(self) -> TfidfVectorizer:
+        return TfidfVectorizer(
+            analyzer=_lower if self.options["ngram_max"] == 1 else "word",
+            tokenizer=None if self.options["ngram_max"] == 1 else _identity,
+            preprocessor=None if self.options["ngram_max"] == 1 else _lower,
+            token_pattern=None,
+            lowercase=False,
+            ngram_range=(1, self.options["ngram_max"]),
+            min_df=self.options["min_df"],
+            sublinear_tf=True,
+            dtype=np.float32,
+        )
+
+    def features(self, docs: Sequence[Words]) -> sp.csr_matrix:
+        """TF-IDF rows of the first ``max_words`` words of each document."""
+        if self.vectorizer is None:
+            raise RuntimeError("linear: fit() or load_state() first")
+        return self.vectorizer.transform([list(d[: self.max_words]) for d in docs]).tocsr()
+
+    def _batch(self, X: sp.csr_matrix) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        dev = self.device
+        return (
+            torch.from_numpy(X.indices.astype(np.int64)).to(dev),
+            torch.from_numpy(X.indptr[:-1].astype(np.int64)).to(dev),
+            torch.from_numpy(X.data.astype(np.float32)).to(dev),
+        )
+
+    def fit(
+        self,
+        docs: Sequence[Words],
+        Y: sp.csr_matrix,
+        loss: Any,
+        *,
+        label_names: Sequence[str],
+        seed: int = 0,
+        progress: bool = True,
+    ) -> LinearTfidf:
+        o = self.options
+        self.label_names = list(label_names)
+        seed_everything(seed)
+        self.vectorizer = self._new_vectorizer()
+        self.vectorizer.fit([list(d[: self.max_words]) for d in docs])
+        X = self.features(docs)
+        Y = sp.csr_matrix(Y)
+        self.net = SparseLinear(X.shape[1], self.n_labels).to(self.device)
+        loss = loss.to(self.device)
+        n = X.shape[0]
+
+        def batches(rng: np.random.Generator) -> list[np.ndarray]:
+            order = rng.permutation(n)
+            return [order[i : i + o["batch_size"]] for i in range(0, n, o["batch_size"])]
+
+        def step(rows: np.ndarray) -> torch.Tensor:
+            logits = self.net(*self._batch(X[rows]))
+            return loss(logits, dense_rows(Y, rows, self.device))
+
+        train_loop(
+            [self.net.bias],
+            batches,
+            step,
+            epochs=o["epochs"],
+            lr=o["lr"],
+            weight_decay=o["weight_decay"],
+            seed=seed,
+            progress=progress,
+            desc="linear",
+            modules=[self.net],
+            clip=0.0,
+            sparse_params=[self.net.weight.weight],
+        )
+        return self
+
+    def _require_net(self) -> SparseLinear:
+        if self.net is None:
+            raise RuntimeError("linear: fit() or load_state() first")
+        return self.net
+
+    @torch.no_grad()
+    def predict_proba(self, docs: Sequence[Words]) -> np.ndarray:
+        net = self._require_net()
+        net.eval()
+        X = self.features(docs)
+        out = np.empty((len(docs), self.n_labels), dtype=np.float32)
+        bs = self.options["eval_batch_size"]
+        for start in range(0, len(docs), bs):
+            logits = net(*self._batch(X[start : start + bs]))
+            out[start : start + bs] = torch.sigmoid(logits).cpu().numpy()
+        return out
+
+    def cache_key(self, words: Words) -> bytes:
+        """Keyed on vocabulary ids (unknown words all map to -1), so masking a word the
+        model never saw shares a key with the original."""
+        vocab = self._require_vectorizer().vocabulary_
+        return ids_key([vocab.get(w.lower(), -1) for w in words[: self.max_words]])
+
+    def _require_vectorizer(self) -> TfidfVectorizer:
+        if self.vectorizer is None:
+            raise RuntimeError("linear: fit() or load_state() first")
+        return self.vectorizer
+
+    def word_saliency(self, words: Words, labels: Sequence[int], sign: float) -> np.ndarray:
+        """|x_t · ∂(sign Σ_{j∈labels} g_j)/∂x_t| for each word's unigram feature t."""
+        net = self._require_net()
+        net.eval()
+        X = self.features([words])
+        idx, off, val = self._batch(X)
+        val = val.clone().requires_grad_(True)
+        probs = torch.sigmoid(net(idx, off, val))
+        target = sign * probs[0, list(labels)].sum()
+        (grad,) = torch.autograd.grad(target, val)
+        contrib = (val * grad).abs().detach().cpu().numpy()
+        per_term = dict(zip(X.indices.tolist(), contrib.tolist(), strict=True))
+        vocab = self._require_vectorizer().vocabulary_
+        out = np.zeros(len(words), dtype=np.float64)
+        for i, w in enumerate(words[: self.max_words]):
+            t = vocab.get(w.lower())
+            if t is not None:
+                out[i] = per_term.get(t, 0.0)
+        return out
+
+    def state(self) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+        net = self._require_net()
+        vec = self._require_vectorizer()
+        terms = [""] * len(vec.vocabulary_)
+        for term, i in vec.vocabulary_.items():
+            terms[i] = term
+        tensors = module_tensors(net)
+        tensors["idf"] = vec.idf_.astype(np.float32)
+        return tensors, {"terms": terms}
+
+    def load_state(self, tensors: dict[str, np.ndarray], extra: dict[str, Any]) -> None:
+        vec = self._new_vectorizer()
+        vec.vocabulary_ = {t: i for i, t in enumerate(extra["terms"])}
+        vec.idf_ = np.asarray(tensors["idf"], dtype=np.float64)
+        self.vectorizer = vec
+        net = SparseLinear(len(extra["terms"]), self.n_labels)
+        load_module_tensors(net, {k: v for k, v in tensors.items() if k != "idf"})
+        self.net = net.to(self.device).eval()
+
+
+def _identity(words: Sequence[str]) -> list[str]:
+    return list(words)
+
+
+OPTIONS: tuple[Option, ...] = (
+    *training_options(epochs=30, batch_size=64, lr=0.05, max_words=500),
+    Option("ngram_max", int, 1, "Longest word n-gram used as a feature.", min=1, max=3),
+    Option("min_df", int, 1, "Documents a term needs to become a feature.", min=1),
+)
+
+
+@hookimpl
+def xmtc_register_models() -> list[Component]:
+    return [
+        Component(
+            kind="model",
+            name="linear",
+            description="TF-IDF (sublinear tf) + one linear scorer per label, trained with "
+            "the loss plugins; the fast baseline",
+            factory=LinearTfidf,
+            options=OPTIONS,
+        )
+    ]

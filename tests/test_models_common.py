@@ -1,0 +1,128 @@
+"""Shared pieces of the model tests (small real corpora, the prior baseline) and the tests
+of what every model plugin promises: options, dynamic padding, saliency, checkpoints."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from harness.data import Corpus
+from harness.metrics import evaluate
+from harness.registry import Registry, load_registry
+from plugins.models.torch_common import (
+    bucketed_batches,
+    pad_ids,
+    resolve_device,
+    stable_tail_logit,
+)
+
+REUTERS = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "reuters21578"
+
+
+@lru_cache(maxsize=1)
+def registry() -> Registry:
+    return load_registry()
+
+
+@lru_cache(maxsize=1)
+def reuters_slice(n_train: int = 1500, n_test: int = 500) -> Corpus:
+    """The first documents of the Lewis split, full label space (labels keep their ids)."""
+    import os
+
+    root = Path(os.environ.get("XMTC_DATA_DIR", REUTERS.parent)) / "reuters21578"
+    full = registry().build("dataset", "reuters21578", {"data_dir": str(root)}).load()
+    return replace(full, train=full.train[:n_train], test=full.test[:n_test])
+
+
+@lru_cache(maxsize=1)
+def synthetic() -> Corpus:
+    opts = {"n_labels": 100, "n_docs": 600, "seed": 1, "doc_length": 60}
+    return registry().build("dataset", "synthetic", opts).load()
+
+
+def prior_p1(corpus: Corpus) -> float:
+    """P@1 of always ranking labels by training frequency."""
+    counts = np.asarray(corpus.label_matrix("train").sum(axis=0)).ravel()
+    scores = np.tile(counts.astype(np.float64), (len(corpus.test), 1))
+    return evaluate(scores, corpus.label_matrix("test"), None, ks=(1,))["P@1"]
+
+
+def train(name: str, corpus: Corpus, options: dict, weighting: str = "none"):
+    reg = registry()
+    loss = reg.build("loss", "bce", {"weighting": weighting}).bind(
+        corpus.label_counts, len(corpus.train), corpus.propensity_a, corpus.propensity_b
+    )
+    model = reg.build("model", name, options)
+    model.fit(
+        [d.words for d in corpus.train],
+        corpus.label_matrix("train"),
+        loss,
+        label_names=corpus.label_names,
+        seed=0,
+        progress=False,
+    )
+    return model
+
+
+def p_at_1(model, corpus: Corpus) -> float:
+    scores = model.predict_proba([d.words for d in corpus.test])
+    return evaluate(scores, corpus.label_matrix("test"), None, ks=(1,))["P@1"]
+
+
+def check_common_contract(model, corpus: Corpus) -> None:
+    """Shape, range, batching-independence, cache keys and saliency of a trained model."""
+    docs = [d.words for d in corpus.test[:7]]
+    probs = model.predict_proba(docs)
+    assert probs.shape == (7, corpus.n_labels) and probs.dtype == np.float32
+    assert np.all((probs >= 0) & (probs <= 1))
+    one_by_one = np.vstack([model.predict_proba([d]) for d in docs])
+    np.testing.assert_allclose(one_by_one, probs, atol=2e-5)  # padding must not leak
+    words = list(docs[0])
+    assert model.cache_key(words) == model.cache_key(list(words))
+    changed = [*words[:-1], "zzzunseenzzz" if words[-1] != "the" else "market"]
+    masked = [model.mask_token, *words[1:]]
+    assert model.cache_key(masked) != model.cache_key(words) or words[0].lower() not in str(
+        model.state()[1]
+    )
+    del changed
+    if model.supports_gradients:
+        top = int(np.argmax(probs[0]))
+        sal = model.word_saliency(words, [top], 1.0)
+        assert sal.shape == (len(words),) and np.all(sal >= 0) and sal.max() > 0
+
+
+def test_resolve_device_auto_and_errors() -> None:
+    assert resolve_device("cpu").type == "cpu"
+    assert resolve_device("auto").type == ("cuda" if torch.cuda.is_available() else "cpu")
+    if not torch.cuda.is_available():
+        with pytest.raises(Exception, match="no CUDA"):
+            resolve_device("cuda")
+
+
+def test_pad_ids_pads_to_batch_longest() -> None:
+    ids, lengths = pad_ids([[5, 6, 7], [8]])
+    assert ids.tolist() == [[5, 6, 7], [8, 0, 0]] and lengths.tolist() == [3, 1]
+
+
+def test_bucketed_batches_cover_every_row_once() -> None:
+    lengths = np.random.default_rng(0).integers(1, 500, size=1003)
+    batches = bucketed_batches(lengths, 32, np.random.default_rng(1))
+    flat = np.concatenate(batches)
+    assert sorted(flat.tolist()) == list(range(1003))
+    spread = np.mean([np.ptp(lengths[b]) for b in batches])
+    assert spread < np.ptp(lengths) / 4  # batches hold documents of similar length
+
+
+def test_stable_tail_logit_matches_naive_and_stays_finite() -> None:
+    a = torch.tensor([-3.0, 0.0, 2.0, 40.0, -60.0])
+    b = torch.tensor([1.0, -2.0, 0.5, 40.0, 3.0])
+    log_p = torch.nn.functional.logsigmoid(a) + torch.nn.functional.logsigmoid(b)
+    out = stable_tail_logit(log_p)
+    assert torch.isfinite(out).all()
+    p = torch.sigmoid(a[:3].double()) * torch.sigmoid(b[:3].double())
+    torch.testing.assert_close(out[:3].double(), torch.log(p / (1 - p)), atol=1e-4, rtol=1e-4)
