@@ -331,6 +331,10 @@ class Campaign:
         cfg = self.cfg
 
         def create_or_resume(s: Any) -> int:
+            if s.get_bind().dialect.name == "sqlite":
+                # Take the write lock before looking, so that two processes started with
+                # the same config cannot both miss the run and open two (waits busy_timeout).
+                s.connection().exec_driver_sql("BEGIN IMMEDIATE")
             stmt = select(Run).where(Run.config_hash == h, Run.status != "superseded")
             existing = s.scalars(stmt.order_by(Run.id.desc())).first()
             if existing is not None and cfg.fresh:

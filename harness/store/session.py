@@ -125,6 +125,12 @@ class Store:
         for version in range(current + 1, SCHEMA_VERSION + 1):
 
             def step(conn: Any, version: int = version) -> None:
+                if self.is_sqlite:  # one process migrates at a time; the others then skip
+                    conn.exec_driver_sql("BEGIN IMMEDIATE")
+                if inspect(conn).has_table("schema_version") and conn.scalar(
+                    select(SchemaVersion.version).where(SchemaVersion.version == version)
+                ):
+                    return  # another process applied it while this one waited
                 MIGRATIONS[version](conn)
                 conn.execute(
                     SchemaVersion.__table__.insert().values(version=version)  # type: ignore[attr-defined]
