@@ -33,6 +33,7 @@ from harness.attack.sampling import (
     positive_pool,
 )
 from harness.attack.search import GreedySearch, SearchSettings, TrialResult
+from harness.checkpoint import load_checkpoint
 from harness.data import Corpus
 from harness.errors import HarnessError, StoreError, UsageError
 from harness.model import XMTCModel
@@ -41,6 +42,7 @@ from harness.registry import Registry
 from harness.store.schema import Run, Substitution, TrainedModel, Trial, utcnow
 from harness.store.session import Store
 from harness.text import detokenize
+from harness.training import ModelSpec, get_or_train
 
 ENV_CACHE = "XMTC_HARNESS_CACHE"
 
@@ -266,11 +268,9 @@ class Campaign:
         self.echo = echo
 
     # -- set-up ---------------------------------------------------------------------------
-    def _load_models(self, corpus: Corpus) -> tuple[XMTCModel, TrainedModel, list[XMTCModel]]:
-        from harness.training import ModelSpec, get_or_train, load_trained
-
+    def _spec(self) -> ModelSpec:
         cfg = self.cfg
-        spec = ModelSpec.from_options(
+        return ModelSpec.resolve(
             self.registry,
             dataset=cfg.dataset,
             dataset_options=cfg.dataset_options,
@@ -280,6 +280,11 @@ class Campaign:
             loss_options=cfg.loss_options,
             seed=cfg.seed,
         )
+
+    def _load_models(
+        self, corpus: Corpus, spec: ModelSpec
+    ) -> tuple[XMTCModel, TrainedModel, list[XMTCModel]]:
+        cfg = self.cfg
         model, row = get_or_train(
             self.registry,
             self.store,
@@ -291,7 +296,16 @@ class Campaign:
         )
         partners: list[XMTCModel] = []
         for ref in cfg.paired_with:
-            partners.append(load_trained(self.registry, self._partner_row(ref), corpus))
+            partner = self._partner_row(ref)
+            partners.append(
+                load_checkpoint(
+                    partner.checkpoint_path,
+                    self.registry,
+                    label_names=corpus.label_names,
+                    fingerprint=corpus.fingerprint(),
+                    expected_hash=partner.checkpoint_hash,
+                )
+            )
         return model, row, partners
 
     def _partner_row(self, ref: str) -> TrainedModel:
@@ -312,19 +326,21 @@ class Campaign:
             assert tm is not None
             return tm
 
-    def _hashed_config(self, corpus: Corpus, row: TrainedModel, parts: AttackParts) -> dict:
+    def _hashed_config(
+        self, corpus: Corpus, spec: ModelSpec, row: TrainedModel, parts: AttackParts
+    ) -> dict:
+        """The full configuration: the attack's options as given and as each plugin resolved
+        them, and the model as its resolved spec (so ``epochs=20`` and the default hash
+        alike, and the data folder's location does not count)."""
         cfg = asdict(self.cfg)
-        for f in RUNTIME_FIELDS:
+        for f in (*RUNTIME_FIELDS, "dataset_options", "model_options", "loss_options"):
             cfg.pop(f)
         cfg["paired_with"] = list(cfg["paired_with"])
         cfg["resolved_options"] = parts.resolved
+        cfg["model_spec"] = spec.config()
+        cfg["model_spec_hash"] = row.spec_hash
         cfg["dataset_fingerprint"] = corpus.fingerprint()
-        cfg["trained_model_spec"] = row.spec_hash
         cfg["checkpoint_hash"] = row.checkpoint_hash
-        cfg["trained_model"] = {
-            "model_options": row.model_options,
-            "loss_options": row.loss_options,
-        }
         return cfg
 
     def _open_run(self, cfg_full: dict, h: str, row: TrainedModel, bins: list) -> int:
@@ -397,7 +413,8 @@ class Campaign:
         corpus = self.registry.build("dataset", cfg.dataset, cfg.dataset_options).load(
             progress=cfg.progress
         )
-        model, row, partners = self._load_models(corpus)
+        spec = self._spec()
+        model, row, partners = self._load_models(corpus, spec)
         test_words = [d.words[: model.max_words] for d in corpus.test]
         cache_dir = Path(cfg.cache_dir)
         topks = [
@@ -413,7 +430,7 @@ class Campaign:
         bins, plan = self._plan(corpus, topks)
         if not plan:
             raise UsageError("--samples-per-bin", "the sampling produced no pairs to attack")
-        cfg_full = self._hashed_config(corpus, row, parts)
+        cfg_full = self._hashed_config(corpus, spec, row, parts)
         cfg_full["label_names"] = corpus.label_names
         h = config_hash({k: v for k, v in cfg_full.items() if k != "label_names"})
         run_id = self._open_run(cfg_full, h, row, bins)
