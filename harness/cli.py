@@ -74,6 +74,10 @@ def _attach_commands() -> None:
     from harness.eval_cmd import eval_
 
     cli.add_command(eval_)
+    from harness.train_cmd import models, train
+
+    cli.add_command(train)
+    cli.add_command(models)
 
 
 _attach_commands()

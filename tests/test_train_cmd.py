@@ -1,0 +1,112 @@
+"""``train`` records a model that ``models`` lists and ``get_or_train`` finds again."""
+
+from __future__ import annotations
+
+import shutil
+
+import numpy as np
+from click.testing import CliRunner
+from test_models_common import registry
+
+from harness.cli import cli
+from harness.store.schema import TrainedModel
+from harness.store.session import open_store
+from harness.training import ModelSpec, find_trained, get_or_train
+
+DATA = [
+    "--dataset",
+    "synthetic",
+    "--dataset-opt",
+    "n_labels=100",
+    "--dataset-opt",
+    "n_docs=400",
+    "--dataset-opt",
+    "doc_length=40",
+]
+
+
+def _spec() -> ModelSpec:
+    return ModelSpec.resolve(
+        registry(),
+        dataset="synthetic",
+        dataset_options={"n_labels": "100", "n_docs": "400", "doc_length": "40"},
+        model="linear",
+        model_options={"epochs": "2"},
+        loss="bce",
+        loss_options={"weighting": "pw"},
+        seed=3,
+    )
+
+
+def test_train_records_a_row_that_models_prints(tmp_path) -> None:
+    db = str(tmp_path / "r.db")
+    runner = CliRunner()
+    args = [
+        "--db",
+        db,
+        "train",
+        *DATA,
+        "--model",
+        "linear",
+        "--weighting",
+        "pw",
+        "--epochs",
+        "2",
+        "--seed",
+        "3",
+        "--model-dir",
+        str(tmp_path / "models"),
+        "--no-progress",
+    ]
+    res = runner.invoke(cli, args, catch_exceptions=False)
+    assert res.exit_code == 0, res.output
+    assert "P@1" in res.output and "PSP@5" in res.output and "model id 1" in res.output
+    store = open_store(db)
+    row = find_trained(store, _spec())  # the CLI's words and the API's options agree
+    assert row is not None and row.weighting == "pw" and row.seed == 3
+    assert set(row.metrics) >= {"P@1", "P@3", "P@5", "nDCG@3", "nDCG@5", "PSP@1", "PSP@5"}
+    assert row.package_versions["torch"] and row.train_seconds > 0
+    assert (tmp_path / "models" / row.spec_hash / "model.safetensors").is_file()
+
+    listed = runner.invoke(cli, ["--db", db, "models"], catch_exceptions=False)
+    assert listed.exit_code == 0
+    line = next(x for x in listed.output.splitlines() if x.lstrip().startswith("1 "))
+    assert "synthetic" in line and "linear" in line and f"{row.metrics['P@1']:.4f}" in line
+    assert (
+        "no trained models" in runner.invoke(cli, ["--db", db, "models", "--model", "aplc"]).output
+    )
+
+    again = runner.invoke(cli, args, catch_exceptions=False)
+    assert "already trained" in again.output
+    with store.read() as s:
+        assert s.query(TrainedModel).count() == 1
+    store.dispose()
+
+
+def test_get_or_train_loads_then_retrains_a_lost_checkpoint(tmp_path) -> None:
+    reg = registry()
+    store = open_store(str(tmp_path / "r.db"))
+    spec = _spec()
+    corpus = reg.build("dataset", "synthetic", spec.dataset_options).load()
+    model, row = get_or_train(reg, store, spec, corpus, tmp_path / "m", progress=False)
+    again, row2 = get_or_train(reg, store, spec, corpus, tmp_path / "m", train_if_missing=False)
+    assert row2.id == row.id
+    docs = [d.words for d in corpus.test]
+    np.testing.assert_array_equal(again.predict_proba(docs), model.predict_proba(docs))
+    shutil.rmtree(row.checkpoint_path)
+    _, row3 = get_or_train(reg, store, spec, corpus, tmp_path / "m", progress=False)
+    assert row3.id == row.id and (tmp_path / "m" / spec.hash()).is_dir()
+    store.dispose()
+
+
+def test_spec_hash_ignores_where_things_live() -> None:
+    a = _spec()
+    b = ModelSpec(
+        **{
+            **a.__dict__,
+            "model_options": {**a.model_options, "device": "cuda"},
+            "dataset_options": {**a.dataset_options, "data_dir": "/elsewhere"},
+        }
+    )
+    c = ModelSpec(**{**a.__dict__, "seed": 4})
+    assert a.hash() == b.hash() != c.hash()
