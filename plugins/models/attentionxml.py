@@ -194,13 +194,17 @@ class AttentionXML(XMTCModel):
         self._check_memory()
         seed_everything(seed)
         self._build_vocab(docs)
+        Y = sp.csr_matrix(Y)
         net = self._new_net(load_glove(o["embeddings"]).dim)
         self._init_embeddings(net, np.random.default_rng(seed))
+        # Start the shared output at the mean label density instead of σ = 0.5 for all L
+        # labels, so the first epoch learns to tell labels apart rather than to say "no".
+        density = float(np.clip(Y.nnz / max(1, Y.shape[0] * Y.shape[1]), 1e-6, 0.5))
+        net.out.bias.data.fill_(float(np.log(density / (1 - density))))
         self.net = net.to(self.device)
         loss = loss.to(self.device)
         encoded = [self.ids(d) for d in docs]
         lengths = np.array([len(e) for e in encoded])
-        Y = sp.csr_matrix(Y)
 
         def step(rows: np.ndarray) -> torch.Tensor:
             ids, lens = pad_ids([encoded[i] for i in rows])
@@ -234,7 +238,7 @@ class AttentionXML(XMTCModel):
         encoded = [self.ids(d) for d in docs]
         out = np.empty((len(docs), self.n_labels), dtype=np.float32)
         for rows in sorted_batches([len(e) for e in encoded], self.options["eval_batch_size"]):
-            ids, lens = pad_ids([encoded[i] for i in rows])
+            ids, lens = pad_ids([encoded[i] for i in rows], min_len=self.pad_to)
             out[rows] = torch.sigmoid(net(ids.to(self.device), lens)).float().cpu().numpy()
         return out
 

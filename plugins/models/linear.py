@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 import torch
+import torch.nn.functional as F
 from sklearn.feature_extraction.text import TfidfVectorizer
 from torch import nn
 
@@ -123,8 +124,15 @@ class LinearTfidf(XMTCModel):
             return [order[i : i + o["batch_size"]] for i in range(0, n, o["batch_size"])]
 
         def step(rows: np.ndarray) -> torch.Tensor:
-            logits = self.net(*self._batch(X[rows]))
-            return loss(logits, dense_rows(Y, rows, self.device))
+            idx, off, val = self._batch(X[rows])
+            logits = self.net(idx, off, val)
+            out = loss(logits, dense_rows(Y, rows, self.device))
+            if o["l2"] > 0:
+                # Lazy L2: only the rows of the words in this batch, scaled like the loss
+                # (a mean over B x L elements); what keeps rare-word weights from running off.
+                touched = F.embedding(torch.unique(idx), self.net.weight.weight, sparse=True)
+                out = out + o["l2"] * touched.pow(2).sum() / logits.numel()
+            return out
 
         train_loop(
             [self.net.bias],
@@ -218,6 +226,13 @@ OPTIONS: tuple[Option, ...] = (
     *training_options(epochs=30, batch_size=64, lr=0.05, max_words=500),
     Option("ngram_max", int, 1, "Longest word n-gram used as a feature.", min=1, max=3),
     Option("min_df", int, 1, "Documents a term needs to become a feature.", min=1),
+    Option(
+        "l2",
+        float,
+        0.0,
+        "L2 penalty on the weight rows of the words in each batch (lazy regularisation).",
+        min=0.0,
+    ),
 )
 
 
