@@ -31,6 +31,10 @@ class XMTCModel(ABC):
     max_words: int = 500
     mask_token: str = "<unk>"
     supports_gradients: bool = False
+    pad_to: int | None = None
+    """Scoring pads every batch to at least this many tokens (a fixed-length
+    implementation, as benchmark baselines run); None pads to each batch's longest text.
+    Scores do not depend on it; models without padding ignore it."""
 
     def __init__(self, **options: Any):
         self.options = dict(options)

@@ -75,6 +75,14 @@ class SearchSettings:
     max_queries: int | None = None
     """Stop with budget-exhausted after this many logical queries in one trial."""
 
+    lazy_checks: bool = True
+    """Check constraints only on as many candidates as the choice needs: every candidate
+    that meets the goal (the most similar passing one wins), else the others in decreasing
+    gain until one passes, in chunks of ``check_chunk``. Same choice as checking all of
+    them (False, the reference loop's way), far fewer sentence-encoder calls."""
+
+    check_chunk: int = 8
+
 
 def _timed_check(
     check: ConstraintCheck,
@@ -172,16 +180,10 @@ class GreedySearch:
             consider = np.flatnonzero(met | (gains > 0))
             if len(consider) == 0:
                 continue
-            sub = [texts[i] for i in consider]
-            ok = np.ones(len(consider), dtype=bool)
-            for check in checks:
-                live = np.flatnonzero(ok)
-                if len(live) == 0:
-                    break
-                res = _timed_check(
-                    check, [sub[i] for i in live], [n_changed + 1] * len(live), engine
-                )
-                ok[live] = res
+            if self.settings.lazy_checks:
+                ok = self._lazy_ok(consider, met, gains, texts, checks, n_changed, engine)
+            else:
+                ok = self._passes(consider, texts, checks, n_changed, engine)
             winners = consider[ok & met[consider]]
             if met[consider].any() and len(winners) == 0:
                 goal_met_but_constrained = True
@@ -215,6 +217,60 @@ class GreedySearch:
             result.similarity = float(np.asarray(similarity.similarity([current]))[0])
             engine.counters.add_time("constraints", time.perf_counter() - t0)
         return result
+
+    @staticmethod
+    def _passes(
+        idx: np.ndarray,
+        texts: Sequence[list[str]],
+        checks: Sequence[ConstraintCheck],
+        n_changed: int,
+        engine: QueryEngine,
+    ) -> np.ndarray:
+        """Whether each of the candidates ``idx`` passes every check (checks in order, each
+        only on the survivors of the previous ones)."""
+        ok = np.ones(len(idx), dtype=bool)
+        for check in checks:
+            live = np.flatnonzero(ok)
+            if len(live) == 0:
+                break
+            sub = [texts[idx[i]] for i in live]
+            ok[live] = _timed_check(check, sub, [n_changed + 1] * len(live), engine)
+        return ok
+
+    def _lazy_ok(
+        self,
+        consider: np.ndarray,
+        met: np.ndarray,
+        gains: np.ndarray,
+        texts: Sequence[list[str]],
+        checks: Sequence[ConstraintCheck],
+        n_changed: int,
+        engine: QueryEngine,
+    ) -> np.ndarray:
+        """``ok`` over ``consider`` as the full check would give it wherever the choice reads
+        it; candidates the choice cannot depend on are left False without being checked.
+
+        Every goal-meeting candidate is checked (the most similar passing one wins). Only
+        when none passes are the others checked, in decreasing gain (ties in index order,
+        as ``argmax`` breaks them), a chunk at a time, stopping at the first chunk with a
+        passing candidate: it holds the best allowed gain.
+        """
+        ok = np.zeros(len(consider), dtype=bool)
+        is_met = met[consider]
+        m = np.flatnonzero(is_met)
+        if len(m):
+            ok[m] = self._passes(consider[m], texts, checks, n_changed, engine)
+            if ok[m].any():
+                return ok
+        rest = np.flatnonzero(~is_met)
+        rest = rest[np.argsort(-gains[consider[rest]], kind="stable")]
+        step = max(1, self.settings.check_chunk)
+        for start in range(0, len(rest), step):
+            chunk = rest[start : start + step]
+            ok[chunk] = self._passes(consider[chunk], texts, checks, n_changed, engine)
+            if ok[chunk].any():
+                break
+        return ok
 
     @staticmethod
     def _accept(result: TrialResult, current: list[str], pos: int, word: str, gain: float) -> None:

@@ -4,11 +4,16 @@ A plugin supplies only ``encode(texts) -> (N, d) array``; this class adds the pa
 be the same everywhere: the original's embedding computed once per document, candidates
 encoded in batches and cached per text, the raw cosine always reported, and the threshold
 applied on the cosine or on the angular scale ``1 - arccos(cos)/π``.
+
+A plugin may also supply an :class:`Incremental` encoder: candidates are the original with a
+few words swapped, and an encoder whose output depends on each token's neighbourhood can
+re-encode only around the swaps (``use`` does) instead of the whole document.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -17,6 +22,17 @@ from harness.text import detokenize
 SCALES = ("cosine", "angular")
 
 Encoder = Callable[[list[str]], np.ndarray]
+
+
+class Incremental(Protocol):
+    """Encodes word lists that differ from one original in a few positions."""
+
+    def start(self, words: Sequence[str]) -> Any | None:
+        """Per-document state, or None to encode this document's candidates in full."""
+
+    def encode(self, state: Any, texts: Sequence[Sequence[str]]) -> np.ndarray:
+        """Embeddings of ``texts`` (same length as the original), as ``encode`` would give
+        them for their detokenized strings up to float rounding."""
 
 
 def to_scale(cos: np.ndarray, scale: str) -> np.ndarray:
@@ -41,7 +57,12 @@ class EncoderSimilarityCheck:
     def __init__(self, parent: EncoderSimilarity, original: list[str]):
         self.parent = parent
         self.original = list(original)
-        self._orig = _unit_rows(parent.encode([detokenize(self.original)]))[0]
+        inc = parent.incremental
+        self._inc_state = inc.start(self.original) if inc is not None else None
+        if self._inc_state is not None:  # the state already holds what the encoder needs
+            self._orig = _unit_rows(inc.encode(self._inc_state, [self.original]))[0]
+        else:
+            self._orig = _unit_rows(parent.encode([detokenize(self.original)]))[0]
         self._cache: dict[tuple[str, ...], float] = {tuple(self.original): 1.0}
 
     def similarity(self, texts: Sequence[list[str]]) -> np.ndarray:
@@ -49,9 +70,13 @@ class EncoderSimilarityCheck:
         keys = [tuple(t) for t in texts]
         todo = list(dict.fromkeys(k for k in keys if k not in self._cache))
         bs = self.parent.batch_size
+        inc = self.parent.incremental if self._inc_state is not None else None
         for start in range(0, len(todo), bs):
             chunk = todo[start : start + bs]
-            emb = _unit_rows(self.parent.encode([detokenize(t) for t in chunk]))
+            if inc is not None and all(len(t) == len(self.original) for t in chunk):
+                emb = _unit_rows(inc.encode(self._inc_state, chunk))
+            else:
+                emb = _unit_rows(self.parent.encode([detokenize(t) for t in chunk]))
             for key, cos in zip(chunk, np.clip(emb @ self._orig, -1.0, 1.0), strict=True):
                 self._cache[key] = float(cos)
         return np.array([self._cache[k] for k in keys], dtype=np.float64)
@@ -81,6 +106,7 @@ class EncoderSimilarity:
         *,
         name: str = "similarity",
         batch_size: int = 64,
+        incremental: Incremental | None = None,
     ):
         if scale not in SCALES:
             raise ValueError(f"unknown similarity scale {scale!r}; expected one of {SCALES}")
@@ -93,6 +119,7 @@ class EncoderSimilarity:
         self.scale = scale
         self.name = name
         self.batch_size = batch_size
+        self.incremental = incremental
 
     def start(self, original: list[str]) -> EncoderSimilarityCheck:
         return EncoderSimilarityCheck(self, original)

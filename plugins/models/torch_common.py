@@ -82,10 +82,14 @@ def ids_key(ids: Sequence[int]) -> bytes:
     return hashlib.blake2b(arr.tobytes(), digest_size=16).digest()
 
 
-def pad_ids(seqs: Sequence[Sequence[int]], pad: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
-    """Pad id lists to the longest one of *this* batch: (ids (B, T), lengths (B,))."""
+def pad_ids(
+    seqs: Sequence[Sequence[int]], pad: int = 0, min_len: int | None = None
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Pad id lists to the longest one of *this* batch (or to ``min_len`` if longer):
+    (ids (B, T), lengths (B,))."""
     lengths = torch.tensor([len(s) for s in seqs], dtype=torch.long)
-    out = torch.full((len(seqs), int(lengths.max()) if len(seqs) else 0), pad, dtype=torch.long)
+    width = max(int(lengths.max()) if len(seqs) else 0, min_len or 0)
+    out = torch.full((len(seqs), width), pad, dtype=torch.long)
     for i, s in enumerate(seqs):
         out[i, : len(s)] = torch.as_tensor(s, dtype=torch.long)
     return out, lengths
