@@ -1,0 +1,910 @@
+"""Attack throughput (issue 6): the harness engine against a one-query-at-a-time loop.
+
+One seeded set of positive-targeted trials (pairs drawn from every frequency bin, as a
+campaign draws them) is attacked twice in one process, trial by trial and interleaved so
+that both runs see the same machine load:
+
+* ``harness`` — :class:`QueryEngine` + :class:`GreedySearch` exactly as
+  :class:`harness.attack.campaign.Campaign` wires them (batches of ``max_batch`` texts
+  padded to the longest one, deduplication, the per-trial LRU cache);
+* ``one-at-a-time`` — the same Algorithm 1 with an engine that sends every text in its own
+  forward pass, padded to the model's maximum length (``XMTCModel.pad_to``), with no
+  cache and no deduplication; the similarity encoder also gets one text per call.
+
+Both must give identical outcomes, changed words and adversarial texts (checked). The
+script then measures how cost per trial grows with document length for ``mask`` versus
+``gradient`` importance, and whether memory grows with the number of trials. It prints
+tables, writes ``bench/results/attack.json`` and rewrites the "Attack throughput" section
+of ``bench/README.md``.
+
+    python bench/attack.py                       # the full benchmark (Reuters-21578)
+    python bench/attack.py --quick --out /tmp/a.json   # a tiny synthetic run (the test)
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import json
+import math
+import os
+import platform
+import resource
+import shlex
+import sys
+import tempfile
+import threading
+import time
+import tracemalloc
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parent.parent
+if str(REPO) not in sys.path:
+    sys.path.insert(0, str(REPO))
+
+import numpy as np  # noqa: E402
+
+from harness.attack.campaign import EvalConfig, build_parts, predict_topk  # noqa: E402
+from harness.attack.engine import QueryEngine  # noqa: E402
+from harness.attack.goals import Goal, top_k  # noqa: E402
+from harness.attack.sampling import (  # noqa: E402
+    PlannedTrial,
+    make_bins,
+    plan_positive,
+    positive_pool,
+)
+from harness.attack.search import GreedySearch, SearchSettings, TrialResult  # noqa: E402
+from harness.data import Corpus  # noqa: E402
+from harness.model import XMTCModel  # noqa: E402
+from harness.registry import Registry, load_registry  # noqa: E402
+
+MODEL_PLUGINS = ("plugins.models.linear", "plugins.models.attentionxml")
+README = REPO / "bench" / "README.md"
+SECTION = "## Attack throughput"
+OTHER_SECTION = "## Training"
+
+
+# -- measurement helpers ----------------------------------------------------------------------
+def rss_mb() -> float:
+    """Resident set size of this process now (MB)."""
+    with open("/proc/self/statm") as fh:
+        pages = int(fh.read().split()[1])
+    return pages * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
+class PeakSampler(threading.Thread):
+    """Samples RSS every few milliseconds and keeps the peak per label (the current mode)."""
+
+    def __init__(self, every: float = 0.005):
+        super().__init__(daemon=True)
+        self.every = every
+        self.label: str | None = None
+        self.peaks: dict[str, float] = {}
+        self._halt = threading.Event()
+
+    def run(self) -> None:
+        while not self._halt.is_set():
+            label = self.label
+            if label is not None:
+                now = rss_mb()
+                if now > self.peaks.get(label, 0.0):
+                    self.peaks[label] = now
+            self._halt.wait(self.every)
+
+    def stop(self) -> None:
+        self._halt.set()
+        self.join()
+
+
+class TimedEncoder:
+    """Wraps a similarity plugin's ``encode`` to count the seconds spent inside it."""
+
+    def __init__(self, fn: Callable[[list[str]], np.ndarray]):
+        self.fn = fn
+        self.seconds = 0.0
+        self.calls = 0
+        self.texts = 0
+
+    def __call__(self, texts: list[str]) -> np.ndarray:
+        t0 = time.perf_counter()
+        out = self.fn(texts)
+        self.seconds += time.perf_counter() - t0
+        self.calls += 1
+        self.texts += len(texts)
+        return out
+
+
+class TimedIncremental:
+    """Times an incremental encoder's calls into a :class:`TimedEncoder`'s counters."""
+
+    def __init__(self, inner: Any, timer: TimedEncoder):
+        self.inner = inner
+        self.timer = timer
+
+    def start(self, words: Sequence[str]) -> Any:
+        t0 = time.perf_counter()
+        try:
+            return self.inner.start(words)
+        finally:
+            self.timer.seconds += time.perf_counter() - t0
+
+    def encode(self, state: Any, texts: Sequence[Sequence[str]]) -> np.ndarray:
+        t0 = time.perf_counter()
+        try:
+            return self.inner.encode(state, texts)
+        finally:
+            self.timer.seconds += time.perf_counter() - t0
+            self.timer.calls += 1
+            self.timer.texts += len(texts)
+
+
+class OneQueryAtATime(QueryEngine):
+    """The reference loop: every text its own forward pass; no cache, no deduplication.
+
+    The model pads each of them to its maximum length (``pad_to``) while this engine runs
+    them, as a fixed-length implementation would.
+    """
+
+    def __init__(self, model: XMTCModel):
+        super().__init__(model, max_batch=1, use_cache=False)
+
+    def probs(self, texts: Sequence[Sequence[str]]) -> np.ndarray:
+        n = len(texts)
+        self.counters.logical_queries += n
+        out = np.empty((n, self.model.n_labels), dtype=np.float32)
+        for i, text in enumerate(texts):
+            t0 = time.perf_counter()
+            out[i] = np.asarray(self.model.predict_proba([text]), dtype=np.float32)[0]
+            self.counters.model_seconds += time.perf_counter() - t0
+            self.counters.forward_passes += 1
+            self.counters.batches += 1
+        return out
+
+
+@dataclass
+class Mode:
+    """One way of running the trials, with what it has cost so far."""
+
+    name: str
+    engine: QueryEngine
+    search: GreedySearch
+    parts: Any
+    encoder: TimedEncoder
+    pad_to: int | None
+    wall: float = 0.0
+    results: list[TrialResult | None] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+
+    def summary(self, n_trials: int, peak_rss: float | None) -> dict[str, Any]:
+        c = self.engine.counters
+        sub = c.extra_seconds.get("substituter", 0.0)
+        enc = self.encoder.seconds
+        model = c.model_seconds
+        overhead = self.wall - model - enc - sub
+        wall = max(self.wall, 1e-12)
+        return {
+            "trials": n_trials,
+            "wall_s": self.wall,
+            "trials_per_s": n_trials / wall,
+            "seconds_per_trial": self.wall / max(1, n_trials),
+            "forward_passes_per_trial": c.forward_passes / max(1, n_trials),
+            "logical_queries_per_trial": c.logical_queries / max(1, n_trials),
+            "batches_per_trial": c.batches / max(1, n_trials),
+            "backward_passes_per_trial": c.backward_passes / max(1, n_trials),
+            "encoder_texts_per_trial": self.encoder.texts / max(1, n_trials),
+            "encoder_calls_per_trial": self.encoder.calls / max(1, n_trials),
+            "model_s": model,
+            "encoder_s": enc,
+            "substituter_s": sub,
+            "overhead_s": overhead,
+            "share_model": model / wall,
+            "share_encoder": enc / wall,
+            "share_substituter": sub / wall,
+            "share_overhead": overhead / wall,
+            "peak_rss_mb": peak_rss,
+            "errors": self.errors,
+        }
+
+
+def make_mode(
+    name: str, registry: Registry, cfg: EvalConfig, model: XMTCModel, *, one_at_a_time: bool
+) -> Mode:
+    """Fresh plugins (cold substituter and encoder caches) and an engine for one mode."""
+    parts = build_parts(registry, cfg)
+    sim = parts.similarity
+    encoder = TimedEncoder(sim.encode)
+    sim.encode = encoder
+    if getattr(sim, "incremental", None) is not None:
+        sim.incremental = TimedIncremental(sim.incremental, encoder)
+    if one_at_a_time:
+        sim.batch_size = 1
+        sim.incremental = None  # every candidate encoded in full, one per call
+        engine: QueryEngine = OneQueryAtATime(model)
+    else:
+        engine = QueryEngine(model, max_batch=cfg.max_batch)
+    # The reference loop checks the constraints on every candidate that could be chosen.
+    settings = SearchSettings(max_queries=cfg.max_queries, lazy_checks=not one_at_a_time)
+    search = GreedySearch(parts.importance, parts.substituter, settings)
+    return Mode(name, engine, search, parts, encoder, model.max_words if one_at_a_time else None)
+
+
+def run_trial(mode: Mode, model: XMTCModel, words: list[str], goal: Goal) -> TrialResult:
+    """One trial as ``Campaign._one_trial`` runs it (minus the database row)."""
+    model.pad_to = mode.pad_to
+    t0 = time.perf_counter()
+    try:
+        sim_check = mode.parts.similarity.start(words)
+        checks = [mode.parts.change_rate.start(words), sim_check]
+        return mode.search.attack(words, goal, mode.engine, checks, sim_check)
+    finally:
+        mode.engine.clear()
+        mode.wall += time.perf_counter() - t0
+        model.pad_to = None
+
+
+# -- set-up -----------------------------------------------------------------------------------
+def get_model(
+    registry: Registry,
+    corpus: Corpus,
+    args: argparse.Namespace,
+    dataset_options: dict[str, Any],
+    model_name: str,
+    model_options: dict[str, Any],
+) -> XMTCModel:
+    """The trained model the campaign would use (trained and stored if missing)."""
+    from harness.store.session import open_store
+    from harness.training import ModelSpec, get_or_train
+
+    spec = ModelSpec.from_options(
+        registry,
+        dataset=args.dataset,
+        dataset_options=dataset_options,
+        model=model_name,
+        model_options=model_options,
+        loss="bce",
+        loss_options={},
+        seed=args.seed,
+    )
+    store = open_store(args.db)
+    try:
+        model, _row = get_or_train(
+            registry,
+            store,
+            spec,
+            corpus,
+            Path(args.model_dir),
+            train_if_missing=True,
+            progress=not args.quiet,
+        )
+    finally:
+        store.dispose()
+    return model
+
+
+def plan_trials(
+    corpus: Corpus, model: XMTCModel, n_trials: int, k: int, seed: int, labels_per_bin: int
+) -> tuple[list[PlannedTrial], list[list[str]], int]:
+    """``n_trials`` positive pairs spread over every frequency bin, as a campaign plans them.
+
+    Pairs are drawn with the campaign's sampler (``samples_per_bin`` large enough for every
+    bin to contribute) and then taken round-robin across bins, so each bin is represented.
+    """
+    test_words = [d.words[: model.max_words] for d in corpus.test]
+    topk = predict_topk(model, test_words, k, None, progress=False)
+    pool = positive_pool(corpus.label_matrix("test"), [topk])
+    bins = make_bins(corpus.label_counts, pool, labels_per_bin)
+    per_bin = max(1, math.ceil(n_trials / max(1, len(bins))))
+    plan = plan_positive(pool, bins, corpus.label_counts, per_bin, seed)
+    by_bin: dict[int, list[PlannedTrial]] = {}
+    for p in plan:
+        by_bin.setdefault(p.bin_index, []).append(p)
+    chosen: list[PlannedTrial] = []
+    queues = [list(v) for _, v in sorted(by_bin.items())]
+    while len(chosen) < n_trials and any(queues):
+        for q in queues:
+            if q and len(chosen) < n_trials:
+                chosen.append(q.pop(0))
+    return chosen, test_words, len(bins)
+
+
+def _same(a: TrialResult | None, b: TrialResult | None) -> list[str]:
+    """The fields where two results of one trial differ (empty: identical)."""
+    if a is None or b is None:
+        return [] if a is b else ["error"]
+    diffs = []
+    if a.outcome != b.outcome:
+        diffs.append(f"outcome {a.outcome} != {b.outcome}")
+    if a.changed_words != b.changed_words:
+        diffs.append("changed words")
+    if a.adversarial != b.adversarial:
+        diffs.append("adversarial text")
+    if a.rank_after != b.rank_after:
+        diffs.append(f"rank_after {a.rank_after} != {b.rank_after}")
+    return diffs
+
+
+# -- 1. harness vs one-at-a-time ----------------------------------------------------------------
+def compare_modes(
+    registry: Registry,
+    corpus: Corpus,
+    model: XMTCModel,
+    model_name: str,
+    args: argparse.Namespace,
+    sampler: PeakSampler,
+) -> dict[str, Any]:
+    cfg = EvalConfig(
+        dataset=args.dataset,
+        model=model_name,
+        importance="mask",
+        substituter="glove",
+        similarity="use",
+        max_batch=args.max_batch,
+        seed=args.seed,
+    )
+    plan, test_words, n_bins = plan_trials(
+        corpus, model, args.trials, cfg.k, args.seed, cfg.labels_per_bin
+    )
+    modes = [
+        make_mode("harness", registry, cfg, model, one_at_a_time=False),
+        make_mode("one-at-a-time", registry, cfg, model, one_at_a_time=True),
+    ]
+    # Warm-up outside the timings: the encoder, the GloVe unit vectors, torch's kernels.
+    warm = test_words[plan[0].doc_row][:16] if plan else ["warm", "up"]
+    for m in modes:
+        m.encoder(["warm up"])
+        m.encoder.seconds, m.encoder.calls, m.encoder.texts = 0.0, 0, 0
+    model.predict_proba([warm])
+    mismatches = []
+    for i, p in enumerate(plan):
+        goal = Goal("positive", p.targets, cfg.k)
+        words = test_words[p.doc_row]
+        for m in modes:
+            sampler.label = f"{model_name}/{m.name}"
+            try:
+                m.results.append(run_trial(m, model, words, goal))
+            except Exception as exc:  # recorded, compared, reported; the benchmark goes on
+                m.results.append(None)
+                m.errors.append(f"trial {i}: {exc.__class__.__name__}: {exc}")
+            sampler.label = None
+        diffs = _same(modes[0].results[-1], modes[1].results[-1])
+        if diffs:
+            mismatches.append({"trial": i, "doc": corpus.test[p.doc_row].doc_id, "diff": diffs})
+        if not args.quiet:
+            r = modes[0].results[-1]
+            print(
+                f"  {model_name} trial {i + 1}/{len(plan)}: {r.outcome if r else 'error'} "
+                f"(harness {modes[0].wall:.1f}s, one-at-a-time {modes[1].wall:.1f}s)",
+                file=sys.stderr,
+            )
+    harness, base = modes
+    out = {
+        "model": model_name,
+        "model_max_words": model.max_words,
+        "trials": len(plan),
+        "bins": n_bins,
+        "bins_covered": len({p.bin_index for p in plan}),
+        "mean_words": float(np.mean([len(test_words[p.doc_row]) for p in plan])) if plan else 0,
+        "outcomes": _count([r.outcome if r else "error" for r in harness.results]),
+        "identical": not mismatches,
+        "mismatches": mismatches,
+        "harness": harness.summary(len(plan), sampler.peaks.get(f"{model_name}/harness")),
+        "one_at_a_time": base.summary(len(plan), sampler.peaks.get(f"{model_name}/one-at-a-time")),
+    }
+    out["speedup"] = base.wall / max(harness.wall, 1e-12)
+    return out
+
+
+def _count(values: Sequence[str]) -> dict[str, int]:
+    out: dict[str, int] = {}
+    for v in values:
+        out[v] = out.get(v, 0) + 1
+    return out
+
+
+# -- 2a. cost per trial against document length ------------------------------------------------
+def long_documents(
+    corpus: Corpus, model: XMTCModel, length: int, n: int, seed: int
+) -> list[tuple[list[str], tuple[int, ...]]]:
+    """``n`` documents of exactly ``length`` words, each a concatenation of Reuters test
+    documents (seeded order), with the union of their labels."""
+    rng = np.random.default_rng(seed + length)
+    order = rng.permutation(len(corpus.test))
+    docs = []
+    pos = 0
+    for _ in range(n):
+        words: list[str] = []
+        labels: set[int] = set()
+        while len(words) < length:
+            d = corpus.test[int(order[pos % len(order)])]
+            pos += 1
+            words.extend(d.words)
+            labels.update(d.labels)
+        docs.append((words[:length], tuple(sorted(labels))))
+    return docs
+
+
+def scaling(
+    registry: Registry,
+    corpus: Corpus,
+    model: XMTCModel,
+    model_name: str,
+    args: argparse.Namespace,
+) -> dict[str, Any]:
+    """Seconds per trial for mask and gradient importance at each document length.
+
+    The search part is capped at ``--scaling-steps`` candidate words' worth of queries
+    (``max_queries`` = importance queries + steps x K), so the number of substitutions does
+    not grow with the length; what remains is what one step and the importance pass cost.
+    """
+    lengths = args.scaling_lengths
+    saved = model.max_words
+    model.max_words = max(saved, max(lengths))  # read the whole document (see README)
+    rows = []
+    try:
+        k_sub = 48
+        for length in lengths:
+            docs = long_documents(corpus, model, length, args.scaling_trials, args.seed)
+            for importance in args.scaling_importance:
+                if importance == "mask" and length > args.mask_max_length:
+                    rows.append({"length": length, "importance": importance, "skipped": "too slow"})
+                    continue
+                imp_queries = length if importance == "mask" else 1
+                cfg = EvalConfig(
+                    dataset=args.dataset,
+                    model=model_name,
+                    importance=importance,
+                    substituter="glove",
+                    similarity="use",
+                    max_batch=args.max_batch,
+                    max_queries=imp_queries + args.scaling_steps * k_sub,
+                    seed=args.seed,
+                )
+                mode = make_mode("harness", registry, cfg, model, one_at_a_time=False)
+                mode.encoder(["warm up"])
+                mode.encoder.seconds, mode.encoder.calls, mode.encoder.texts = 0.0, 0, 0
+                imp_s = 0.0
+                outcomes = []
+                for words, labels in docs:
+                    probs = mode.engine.probs([words])
+                    mode.engine.clear()
+                    top = [int(x) for x in top_k(probs[0], 5)]
+                    target = next((t for t in top if t in labels), top[0])
+                    goal = Goal("positive", (target,), 5)
+                    before = mode.engine.counters.snapshot()
+                    r = run_trial(mode, model, words, goal)
+                    used = mode.engine.counters.since(before)
+                    imp_s += used.extra_seconds.get("importance", 0.0)
+                    outcomes.append(r.outcome)
+                s = mode.summary(len(docs), None)
+                rows.append(
+                    {
+                        "length": length,
+                        "importance": importance,
+                        "trials": len(docs),
+                        "seconds_per_trial": s["seconds_per_trial"],
+                        "importance_s_per_trial": imp_s / max(1, len(docs)),
+                        "forward_passes_per_trial": s["forward_passes_per_trial"],
+                        "logical_queries_per_trial": s["logical_queries_per_trial"],
+                        "share_model": s["share_model"],
+                        "share_encoder": s["share_encoder"],
+                        "share_overhead": s["share_overhead"],
+                        "outcomes": _count(outcomes),
+                    }
+                )
+                if not args.quiet:
+                    print(
+                        f"  scaling {model_name} {importance} {length} words: "
+                        f"{s['seconds_per_trial']:.2f} s/trial",
+                        file=sys.stderr,
+                    )
+    finally:
+        model.max_words = saved
+    # growth exponent between successive lengths: log(t2/t1) / log(L2/L1)
+    for imp in args.scaling_importance:
+        pts = [r for r in rows if r["importance"] == imp and "seconds_per_trial" in r]
+        for a, b in zip(pts, pts[1:], strict=False):
+            b["exponent_vs_previous"] = math.log(
+                b["seconds_per_trial"] / a["seconds_per_trial"]
+            ) / math.log(b["length"] / a["length"])
+    return {"model": model_name, "max_words_override": max(lengths), "rows": rows}
+
+
+# -- 2b. memory against the number of trials --------------------------------------------------
+def memory_growth(
+    registry: Registry,
+    corpus: Corpus,
+    model: XMTCModel,
+    model_name: str,
+    args: argparse.Namespace,
+) -> dict[str, Any]:
+    """RSS and tracemalloc after each block of trials over a long run (plan cycled if the
+    dataset has fewer pairs)."""
+    cfg = EvalConfig(
+        dataset=args.dataset,
+        model=model_name,
+        importance="mask",
+        substituter="glove",
+        similarity="use",
+        max_batch=args.max_batch,
+        seed=args.seed,
+    )
+    plan, test_words, _ = plan_trials(
+        corpus, model, args.memory_trials, cfg.k, args.seed, cfg.labels_per_bin
+    )
+    distinct = len(plan)
+    mode = make_mode("harness", registry, cfg, model, one_at_a_time=False)
+    blocks = []
+    gc.collect()
+    tracemalloc.start()
+    t0 = time.perf_counter()
+    try:
+        for i in range(args.memory_trials):
+            p = plan[i % len(plan)]
+            run_trial(mode, model, test_words[p.doc_row], Goal("positive", p.targets, cfg.k))
+            if (i + 1) % args.memory_block == 0 or i + 1 == args.memory_trials:
+                gc.collect()
+                cur, peak = tracemalloc.get_traced_memory()
+                tracemalloc.reset_peak()
+                blocks.append(
+                    {
+                        "trials": i + 1,
+                        "rss_mb": rss_mb(),
+                        "traced_current_mb": cur / 2**20,
+                        "traced_peak_mb": peak / 2**20,
+                        "elapsed_s": time.perf_counter() - t0,
+                    }
+                )
+                if not args.quiet:
+                    print(
+                        f"  memory {model_name}: {i + 1} trials, rss {blocks[-1]['rss_mb']:.0f} "
+                        f"MB, traced {cur / 2**20:.1f} MB",
+                        file=sys.stderr,
+                    )
+    finally:
+        tracemalloc.stop()
+    first = next((b for b in blocks if b["trials"] >= min(100, args.memory_trials)), blocks[0])
+    last = blocks[-1]
+    return {
+        "model": model_name,
+        "trials": args.memory_trials,
+        "distinct_pairs": distinct,
+        "block": args.memory_block,
+        "blocks": blocks,
+        "rss_growth_mb": last["rss_mb"] - first["rss_mb"],
+        "traced_growth_mb": last["traced_current_mb"] - first["traced_current_mb"],
+        "traced_peak_first_mb": first["traced_peak_mb"],
+        "traced_peak_last_mb": last["traced_peak_mb"],
+        "first_block_trials": first["trials"],
+    }
+
+
+# -- report -----------------------------------------------------------------------------------
+def machine() -> dict[str, Any]:
+    cpu = "?"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    import torch
+
+    return {
+        "nproc": os.cpu_count(),
+        "cpu": cpu,
+        "load_before": list(os.getloadavg()),
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "torch_threads": torch.get_num_threads(),
+    }
+
+
+def _pct(x: float) -> str:
+    return f"{100 * x:.0f}%"
+
+
+def tables(res: dict[str, Any]) -> str:
+    lines = []
+    cmp_rows = res.get("compare", [])
+    if cmp_rows:
+        lines += [
+            "| model | mode | trials/s | s/trial | forward passes/trial | logical queries/trial "
+            "| model | encoder | substituter | harness overhead | peak RSS MB |",
+            "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        ]
+        for r in cmp_rows:
+            for key, label in (("harness", "harness"), ("one_at_a_time", "one-at-a-time")):
+                s = r[key]
+                peak = s["peak_rss_mb"]
+                lines.append(
+                    f"| {r['model']} | {label} | {s['trials_per_s']:.3f} | "
+                    f"{s['seconds_per_trial']:.2f} | {s['forward_passes_per_trial']:.0f} | "
+                    f"{s['logical_queries_per_trial']:.0f} | {_pct(s['share_model'])} | "
+                    f"{_pct(s['share_encoder'])} | {_pct(s['share_substituter'])} | "
+                    f"{_pct(s['share_overhead'])} | {peak:.0f} |"
+                    if peak is not None
+                    else f"| {r['model']} | {label} | {s['trials_per_s']:.3f} | ... |"
+                )
+        lines.append("")
+        lines += [
+            "| model | trials | bins covered | mean words | speedup | identical outcomes | "
+            "outcomes |",
+            "|---|---:|---:|---:|---:|---|---|",
+        ]
+        for r in cmp_rows:
+            oc = ", ".join(f"{k} {v}" for k, v in sorted(r["outcomes"].items()))
+            lines.append(
+                f"| {r['model']} | {r['trials']} | {r['bins_covered']}/{r['bins']} | "
+                f"{r['mean_words']:.0f} | **{r['speedup']:.1f}x** | "
+                f"{'yes' if r['identical'] else 'NO (' + str(len(r['mismatches'])) + ')'} | "
+                f"{oc} |"
+            )
+        lines.append("")
+    sc = res.get("scaling")
+    if sc:
+        lines += [
+            f"Cost per trial against document length ({sc['model']}, max_words raised to "
+            f"{sc['max_words_override']}):",
+            "",
+            "| importance | words | s/trial | importance s/trial | forward passes/trial | "
+            "model | encoder | overhead | exponent vs previous length |",
+            "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+        ]
+        for r in sc["rows"]:
+            if "skipped" in r:
+                lines.append(
+                    f"| {r['importance']} | {r['length']} | skipped ({r['skipped']}) | | | | | | |"
+                )
+                continue
+            exp = r.get("exponent_vs_previous")
+            lines.append(
+                f"| {r['importance']} | {r['length']} | {r['seconds_per_trial']:.2f} | "
+                f"{r['importance_s_per_trial']:.2f} | {r['forward_passes_per_trial']:.0f} | "
+                f"{_pct(r['share_model'])} | {_pct(r['share_encoder'])} | "
+                f"{_pct(r['share_overhead'])} | {'' if exp is None else f'{exp:.2f}'} |"
+            )
+        lines.append("")
+    mem = res.get("memory")
+    if mem:
+        lines += [
+            f"Memory over a {mem['trials']}-trial run ({mem['model']}, "
+            f"{mem['distinct_pairs']} distinct pairs, cycled):",
+            "",
+            "| after trials | RSS MB | traced now MB | traced peak in block MB |",
+            "|---:|---:|---:|---:|",
+        ]
+        for b in mem["blocks"]:
+            lines.append(
+                f"| {b['trials']} | {b['rss_mb']:.0f} | {b['traced_current_mb']:.1f} | "
+                f"{b['traced_peak_mb']:.1f} |"
+            )
+        lines.append("")
+    return "\n".join(lines)
+
+
+def targets(res: dict[str, Any]) -> dict[str, Any]:
+    """The issue's "done when" criteria, evaluated on the measurements."""
+    out: dict[str, Any] = {}
+    cmp_rows = res.get("compare", [])
+    if cmp_rows:
+        out["speedup_10x_all_models"] = all(r["speedup"] >= 10 for r in cmp_rows)
+        out["identical_all_models"] = all(r["identical"] for r in cmp_rows)
+        out["overhead_le_15pct_all_models"] = all(
+            r["harness"]["share_overhead"] <= 0.15 for r in cmp_rows
+        )
+    sc = res.get("scaling")
+    if sc:
+        exps = [
+            r["exponent_vs_previous"]
+            for r in sc["rows"]
+            if r["importance"] == "gradient" and "exponent_vs_previous" in r
+        ]
+        out["gradient_exponents"] = exps
+        # at most linear: no step grows faster than length^1 (10% slack for timing noise)
+        out["gradient_at_most_linear"] = bool(exps) and max(exps) <= 1.1
+    mem = res.get("memory")
+    if mem:
+        out["memory_growth_mb"] = mem["rss_growth_mb"]
+        out["memory_flat"] = mem["rss_growth_mb"] <= 25.0 and mem["traced_growth_mb"] <= 5.0
+    return out
+
+
+def write_readme(res: dict[str, Any], path: Path) -> None:
+    m = res["machine"]
+    body = [
+        SECTION,
+        "",
+        "Regenerated by `bench/attack.py` (do not edit by hand). Machine: "
+        f"{m['nproc']} CPUs ({m['cpu']}), load average {m['load_before'][0]:.1f} at the "
+        f"start (shared with other jobs: timings are noisy), Python {m['python']}, torch "
+        f"{m['torch']} with {m['torch_threads']} threads. Finished {res['finished']}, "
+        f"{res['elapsed_s'] / 60:.1f} min.",
+        "",
+        "Command:",
+        "",
+        "```",
+        res["command"],
+        "```",
+        "",
+        "Each trial is a positive-targeted attack (`mask` importance, `glove` substituter, "
+        "`use` similarity, θ = 0.10, ε = 0.8, k = 5) on a Reuters-21578 test pair drawn by "
+        "the campaign's sampler, round-robin over the frequency bins. *harness* is "
+        "QueryEngine + GreedySearch as the campaign runs them; *one-at-a-time* is the same "
+        "Algorithm 1 with every text in its own forward pass padded to the model's "
+        "`max_words`, no cache and no deduplication, and one text per encoder call. The two "
+        "run trial by trial, interleaved, in one process. Shares are of wall time: inside "
+        "the model (`predict_proba`/`word_saliency`), inside the sentence encoder, inside the "
+        "substituter, and the rest (the harness's own overhead: search loop, goals, cache "
+        "keys, constraint bookkeeping).",
+        "",
+        tables(res),
+        "Targets: "
+        + ", ".join(f"{k} = {v}" for k, v in res["targets"].items() if not isinstance(v, list)),
+        "",
+    ]
+    notes = res.get("notes")
+    if notes:
+        body += ["Notes:", ""] + [f"- {n}" for n in notes] + [""]
+    section = "\n".join(body)
+    text = path.read_text() if path.exists() else f"# Benchmarks\n\n{OTHER_SECTION}\n\n"
+    start = text.find(SECTION)
+    if start < 0:
+        text = text.rstrip("\n") + "\n\n" + section
+    else:
+        nxt = text.find("\n## ", start + len(SECTION))
+        text = text[:start] + section + ("\n" + text[nxt + 1 :] if nxt >= 0 else "")
+    path.write_text(text.rstrip("\n") + "\n")
+
+
+# -- main -------------------------------------------------------------------------------------
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--trials", type=int, default=60, help="trials per model (>= 50)")
+    ap.add_argument("--models", default="linear,attentionxml", help="comma-separated models")
+    ap.add_argument("--quick", action="store_true", help="tiny synthetic run (for the test)")
+    ap.add_argument("--out", type=Path, default=REPO / "bench" / "results" / "attack.json")
+    ap.add_argument("--readme", type=Path, default=None, help="README to rewrite the section of")
+    ap.add_argument("--no-readme", action="store_true", help="do not touch bench/README.md")
+    ap.add_argument("--sections", default="compare,scaling,memory")
+    ap.add_argument("--data-dir", default=None, help="dataset folder (default: the plugin's)")
+    ap.add_argument("--model-dir", default=str(REPO / "models"))
+    ap.add_argument("--db", default=str(REPO / "results.db"))
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--max-batch", type=int, default=64)
+    ap.add_argument("--scaling-model", default="attentionxml")
+    ap.add_argument("--scaling-lengths", default="64,256,1024,4096")
+    ap.add_argument("--scaling-importance", default="mask,gradient")
+    ap.add_argument("--scaling-trials", type=int, default=3)
+    ap.add_argument("--scaling-steps", type=int, default=5, help="words tried per trial")
+    ap.add_argument("--mask-max-length", type=int, default=1024)
+    ap.add_argument("--memory-model", default="linear")
+    ap.add_argument("--memory-trials", type=int, default=1000)
+    ap.add_argument("--memory-block", type=int, default=100)
+    ap.add_argument(
+        "--model-opt",
+        action="append",
+        default=[],
+        metavar="MODEL:KEY=VALUE",
+        help="model option for the trained model (repeatable), e.g. attentionxml:epochs=3",
+    )
+    ap.add_argument("--quiet", action="store_true")
+    args = ap.parse_args(argv)
+    args.dataset = "reuters21578"
+    args.dataset_options = {} if args.data_dir is None else {"data_dir": args.data_dir}
+    if args.quick:
+        args.dataset = "synthetic"
+        args.dataset_options = {
+            "n_labels": 100,
+            "n_docs": 300,
+            "doc_length": 40,
+            "seed": args.seed,
+        }
+        args.models = "linear"
+        args.trials = min(args.trials, 4)
+        args.scaling_model = "linear"
+        args.scaling_lengths = "16,32"
+        args.scaling_trials = 1
+        args.scaling_steps = 2
+        args.memory_model = "linear"
+        args.memory_trials = 6
+        args.memory_block = 3
+        args.model_opt = ["linear:epochs=3", *args.model_opt]
+        if args.readme is None:
+            args.no_readme = True
+        if args.model_dir == str(REPO / "models"):
+            tmp = Path(tempfile.mkdtemp(prefix="bench-attack-"))
+            args.model_dir = str(tmp / "models")
+            args.db = str(tmp / "results.db")
+    args.model_options = {}
+    for item in args.model_opt:
+        name, _, kv = item.partition(":")
+        key, eq, value = kv.partition("=")
+        if not (name and key and eq):
+            ap.error(f"--model-opt expects MODEL:KEY=VALUE, got {item!r}")
+        args.model_options.setdefault(name, {})[key] = value
+    args.models = [m for m in args.models.split(",") if m]
+    args.sections = {s for s in args.sections.split(",") if s}
+    args.scaling_lengths = [int(x) for x in args.scaling_lengths.split(",") if x]
+    args.scaling_importance = [x for x in args.scaling_importance.split(",") if x]
+    return args
+
+
+def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
+    args = parse_args(argv)
+    command = "python bench/attack.py " + " ".join(
+        shlex.quote(a) for a in (sys.argv[1:] if argv is None else argv)
+    )
+    started = time.perf_counter()
+    res: dict[str, Any] = {"command": command.strip(), "machine": machine(), "notes": []}
+    registry = load_registry(MODEL_PLUGINS)
+    corpus = registry.build("dataset", args.dataset, args.dataset_options).load(progress=False)
+    models: dict[str, XMTCModel] = {}
+
+    def model_of(name: str) -> XMTCModel:
+        if name not in models:
+            models[name] = get_model(
+                registry, corpus, args, args.dataset_options, name, args.model_options.get(name, {})
+            )
+        return models[name]
+
+    for name, opts in sorted(args.model_options.items()):
+        res["notes"].append(
+            f"{name} trained with model options {opts} (the rest default); cost per query "
+            "depends on the architecture options, not on the number of epochs."
+        )
+    if "linear" in args.models:
+        res["notes"].append(
+            "linear scores sparse TF-IDF rows, so there is no padding to fix: its "
+            "one-at-a-time baseline differs only in batching, caching and encoder calls."
+        )
+    sampler = PeakSampler()
+    sampler.start()
+    try:
+        if "models" in args.sections:  # train (or find) every model first
+            for name in args.models:
+                model_of(name)
+        if "compare" in args.sections:
+            res["compare"] = []
+            for name in args.models:
+                res["compare"].append(
+                    compare_modes(registry, corpus, model_of(name), name, args, sampler)
+                )
+        if "scaling" in args.sections:
+            res["scaling"] = scaling(
+                registry, corpus, model_of(args.scaling_model), args.scaling_model, args
+            )
+            res["notes"].append(
+                f"Scaling: the {args.scaling_model} model was trained on {args.scaling_model}'s "
+                "default max_words; for this part its max_words is raised at attack time so "
+                "it reads every word (the cost is what is measured). The search is capped at "
+                f"{args.scaling_steps} attacked words (max_queries = importance queries + "
+                f"{args.scaling_steps} x 48) so the number of substitutions does not grow with "
+                "the length; `mask` above "
+                f"{args.mask_max_length} words is skipped (n queries of n words: quadratic)."
+            )
+        if "memory" in args.sections:
+            res["memory"] = memory_growth(
+                registry, corpus, model_of(args.memory_model), args.memory_model, args
+            )
+    finally:
+        sampler.stop()
+    res["peak_rss_mb_process"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    res["machine"]["load_after"] = list(os.getloadavg())
+    res["elapsed_s"] = time.perf_counter() - started
+    res["finished"] = time.strftime("%Y-%m-%d %H:%M")
+    res["targets"] = targets(res)
+    print(tables(res))
+    print(json.dumps(res["targets"], indent=1))
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(res, indent=1, default=str) + "\n")
+    if not args.no_readme:
+        write_readme(res, args.readme or README)
+    return res
+
+
+if __name__ == "__main__":
+    main()
