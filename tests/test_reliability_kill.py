@@ -28,6 +28,9 @@ from tests.test_reliability_helpers import (
 
 SEED = 20240607
 DEADLINE = 120.0  # seconds any one phase may wait for its moment
+PACING = "tests.plugins_for_tests.pacing"
+"""Every trial takes at least 0.4 s (an event plugin sleeps after each commit), so the
+plan of 24 trials cannot finish between two kills however fast the machine is."""
 
 
 def _try_count(db: Path, sql: str) -> int | None:
@@ -71,7 +74,7 @@ def _check_sound(db: Path, moment: str) -> None:
 def test_sigkill_anywhere_then_resume_completes_exactly_the_plan(tmp_path: Path) -> None:
     rng = random.Random(SEED)
     db = tmp_path / "results.db"
-    args = eval_args(tmp_path)
+    args = eval_args(tmp_path, "--samples-per-bin", "2", plugins=[PACING])
     seen: list[str] = []
 
     # 1. Start-up / dataset / training: a seeded random moment after the database exists
