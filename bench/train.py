@@ -1,0 +1,229 @@
+"""Training and scoring throughput and peak memory of each model on Reuters-21578.
+
+Each model runs in its own child process, so its peak resident memory
+(``resource.getrusage(RUSAGE_SELF).ru_maxrss``) is its own; the parent collects one JSON
+record per model, prints a table, writes ``bench/results/train.json`` and regenerates the
+"Training" section of ``bench/README.md`` (between its marker comments).
+
+Measured per model: training documents per second (documents x epochs / training wall
+time), scoring documents per second on the test split and on a batch of 200 near-identical
+texts (one document with one word masked per copy: what the attack's importance scoring
+sends), peak RSS, the Python-heap peak during scoring (``tracemalloc``), and test P@1/P@3/
+PSP@5. APLC (a transformer) is trained on a subset of the training split by default, since
+a full epoch of it takes hours on a 2-core CPU; the table says how many documents it saw.
+
+    python bench/train.py                          # linear, attentionxml, aplc
+    python bench/train.py --models linear --threads 1
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import re
+import resource
+import subprocess
+import sys
+import time
+import tracemalloc
+from dataclasses import replace
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+RESULTS = ROOT / "bench" / "results" / "train.json"
+README = ROOT / "bench" / "README.md"
+BEGIN, END = "<!-- training:begin -->", "<!-- training:end -->"
+DEFAULT_DATA = ROOT.parent / "shared" / "data" / "reuters21578"
+
+
+def run_one(args: argparse.Namespace) -> dict:
+    """Train and score one model in this process; returns its measurements."""
+    import torch
+
+    from harness.registry import load_registry
+    from harness.training import evaluate_model
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    reg = load_registry()
+    corpus = reg.build("dataset", "reuters21578", {"data_dir": str(args.data_dir)}).load()
+    n_full = len(corpus.train)
+    options = dict(json.loads(args.options or "{}"))
+    if args.train_docs and args.train_docs < len(corpus.train):
+        corpus = replace(corpus, train=corpus.train[: args.train_docs])
+    resolved = reg.get("model", args.one).resolve_options(options)
+    loss = reg.build("loss", "bce", {}).bind(
+        corpus.label_counts, len(corpus.train), corpus.propensity_a, corpus.propensity_b
+    )
+    model = reg.build("model", args.one, resolved)
+    docs = [d.words for d in corpus.train]
+    t0 = time.perf_counter()
+    model.fit(
+        docs,
+        corpus.label_matrix("train"),
+        loss,
+        label_names=corpus.label_names,
+        seed=0,
+        progress=False,
+    )
+    train_s = time.perf_counter() - t0
+
+    test_docs = [d.words for d in corpus.test]
+    t0 = time.perf_counter()
+    metrics = evaluate_model(model, corpus)
+    score_s = time.perf_counter() - t0
+
+    base = test_docs[0][: model.max_words]
+    positions = [i % len(base) for i in range(200)]
+    variants = [[*base[:i], model.mask_token, *base[i + 1 :]] for i in positions]
+    model.predict_proba(variants[:8])  # warm-up
+    tracemalloc.start()
+    t0 = time.perf_counter()
+    model.predict_proba(variants)
+    near_s = time.perf_counter() - t0
+    _, heap_peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+
+    return {
+        "model": args.one,
+        "options": resolved,
+        "device": str(getattr(model, "device", "cpu")),
+        "threads": torch.get_num_threads(),
+        "train_docs": len(docs),
+        "train_docs_full": n_full,
+        "epochs": resolved.get("epochs"),
+        "train_seconds": round(train_s, 1),
+        "train_docs_per_s": round(len(docs) * resolved.get("epochs", 1) / train_s, 1),
+        "test_docs": len(test_docs),
+        "score_docs_per_s": round(len(test_docs) / score_s, 1),
+        "near_identical_docs_per_s": round(len(variants) / near_s, 1),
+        "near_identical_words": len(base),
+        "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+        "score_heap_peak_mb": round(heap_peak / 2**20, 1),
+        "metrics": {k: round(float(v), 4) for k, v in metrics.items()},
+        "load_average": [round(x, 2) for x in os.getloadavg()],
+        "cpu_count": os.cpu_count(),
+        "platform": platform.platform(),
+    }
+
+
+def table(records: list[dict]) -> str:
+    from tabulate import tabulate
+
+    rows = []
+    for r in records:
+        m = r["metrics"]
+        docs = f"{r['train_docs']}" + (
+            "" if r["train_docs"] == r["train_docs_full"] else " (subset)"
+        )
+        rows.append(
+            [
+                r["model"],
+                docs,
+                r["epochs"],
+                f"{r['train_seconds']:.0f}",
+                r["train_docs_per_s"],
+                r["score_docs_per_s"],
+                r["near_identical_docs_per_s"],
+                r["peak_rss_mb"],
+                f"{m['P@1']:.4f}",
+                f"{m['P@3']:.4f}",
+                f"{m['PSP@5']:.4f}",
+                "/".join(f"{x:.1f}" for x in r["load_average"]),
+            ]
+        )
+    headers = [
+        "model",
+        "train docs",
+        "epochs",
+        "train s",
+        "train docs/s",
+        "score docs/s",
+        "near-identical docs/s",
+        "peak RSS MB",
+        "P@1",
+        "P@3",
+        "PSP@5",
+        "load avg",
+    ]
+    return tabulate(rows, headers=headers, tablefmt="github")
+
+
+def write_readme(records: list[dict], command: str) -> None:
+    body = "\n".join(
+        [
+            BEGIN,
+            "",
+            f"Generated by `{command}` on {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, "
+            f"{os.cpu_count()} CPU cores, default model options unless stated "
+            "(Reuters-21578, Lewis split, all five label fields; loss bce; seed 0). "
+            "`load avg` is the machine's 1/5/15-minute load when the model finished: other "
+            "work shared the CPU, so times are upper bounds for an idle machine.",
+            "",
+            table(records),
+            "",
+            END,
+        ]
+    )
+    text = README.read_text() if README.exists() else "# Benchmarks\n"
+    if BEGIN in text and END in text:
+        text = re.sub(re.escape(BEGIN) + ".*?" + re.escape(END), lambda _: body, text, flags=re.S)
+    else:
+        text = text.rstrip("\n") + "\n\n## Training\n\n" + body + "\n"
+    README.write_text(text)
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--models", default="linear,attentionxml,aplc")
+    p.add_argument(
+        "--data-dir",
+        type=Path,
+        default=Path(os.environ.get("XMTC_DATA_DIR", DEFAULT_DATA.parent)) / "reuters21578",
+    )
+    p.add_argument("--threads", type=int, default=0, help="torch threads (0: torch default)")
+    p.add_argument("--aplc-train-docs", type=int, default=1000)
+    p.add_argument("--options", default="", help="JSON model options for every model")
+    p.add_argument("--one", help=argparse.SUPPRESS)
+    p.add_argument("--train-docs", type=int, default=0, help=argparse.SUPPRESS)
+    p.add_argument("--no-readme", action="store_true")
+    args = p.parse_args()
+    if args.one:
+        print(json.dumps(run_one(args)))
+        return
+    records = []
+    for name in [m.strip() for m in args.models.split(",") if m.strip()]:
+        cmd = [
+            sys.executable,
+            __file__,
+            "--one",
+            name,
+            "--data-dir",
+            str(args.data_dir),
+            "--threads",
+            str(args.threads),
+            "--options",
+            args.options,
+        ]
+        if name == "aplc":
+            cmd += ["--train-docs", str(args.aplc_train_docs)]
+        print(f"benchmarking {name} ...", file=sys.stderr, flush=True)
+        out = subprocess.run(cmd, capture_output=True, text=True, check=False)
+        if out.returncode != 0:
+            print(out.stderr[-3000:], file=sys.stderr)
+            raise SystemExit(f"{name}: benchmark failed (exit {out.returncode})")
+        records.append(json.loads(out.stdout.strip().splitlines()[-1]))
+        print(table(records[-1:]), file=sys.stderr)
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.write_text(json.dumps(records, indent=2) + "\n")
+    print(table(records))
+    if not args.no_readme:
+        write_readme(records, "python bench/train.py " + " ".join(sys.argv[1:]))
+
+
+if __name__ == "__main__":
+    main()
