@@ -39,7 +39,7 @@ from harness.store.session import Store
 
 log = logging.getLogger(__name__)
 
-LOCATION_OPTIONS = frozenset({"data_dir", "device", "eval_batch_size"})
+LOCATION_OPTIONS = frozenset({"data_dir", "device", "eval_batch_size", "chunk_elements"})
 """Options that do not change what is learned, left out of the spec hash."""
 
 METRIC_KS = (1, 3, 5)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 from test_models_common import (
@@ -14,6 +16,7 @@ from test_models_common import (
 )
 
 FAST = {"epochs": 4, "batch_size": 64, "lr": 0.1}
+ADAM = {**FAST, "solver": "adam"}
 
 
 @pytest.fixture(scope="module")
@@ -32,6 +35,42 @@ def test_linear_beats_prior_on_synthetic() -> None:
     corpus = synthetic()
     model = train("linear", corpus, FAST)
     assert p_at_1(model, corpus) > prior_p1(corpus) + 0.1
+
+
+def test_linear_adam_solver_beats_prior_on_synthetic() -> None:
+    corpus = synthetic()
+    model = train("linear", corpus, ADAM)
+    assert p_at_1(model, corpus) > prior_p1(corpus) + 0.1
+
+
+def test_lbfgs_reaches_scikit_learns_logistic_regression_optimum() -> None:
+    """With bce, no weighting and the same C, the lbfgs solver minimises exactly the
+    per-label objective of scikit-learn's LogisticRegression: same weights, same scores."""
+    from sklearn.linear_model import LogisticRegression
+
+    corpus = synthetic()
+    labels = [int(j) for j in np.argsort(-corpus.label_counts)[:3]]
+    sub = replace(
+        corpus,
+        label_names=[corpus.label_names[j] for j in labels],
+        train=[
+            replace(d, labels=tuple(labels.index(j) for j in d.labels if j in labels))
+            for d in corpus.train
+        ],
+        test=[
+            replace(d, labels=tuple(labels.index(j) for j in d.labels if j in labels))
+            for d in corpus.test
+        ],
+    )
+    model = train("linear", sub, {"C": 2.0, "max_iter": 500, "chunk_elements": 301})
+    X = model.features([d.words for d in sub.train])
+    Y = sub.label_matrix("train").toarray()
+    W = model.net.weight.weight.detach().numpy()
+    b = model.net.bias.detach().numpy()
+    for j in range(3):
+        ref = LogisticRegression(C=2.0, tol=1e-10, max_iter=5000).fit(X, Y[:, j])
+        np.testing.assert_allclose(W[:, j], ref.coef_[0], atol=2e-3)
+        assert b[j] == pytest.approx(ref.intercept_[0], abs=2e-3)
 
 
 def test_linear_saliency_is_gradient_times_input(reuters_linear) -> None:

