@@ -143,12 +143,17 @@ def train_and_record(
     corpus: Corpus,
     model_dir: str | Path,
     progress: bool = True,
+    keep_existing: bool = False,
 ) -> tuple[XMTCModel, TrainedModel]:
     """Train ``spec`` on ``corpus``, evaluate on its test split, save and record it.
 
     The checkpoint goes to ``model_dir/<spec hash>``; the row (created, or replaced when a
     previous checkpoint was lost) records package versions, checkpoint path and hash,
     training seconds and the test metrics.
+
+    ``keep_existing``: when another process recorded an intact checkpoint for the same spec
+    while this one trained (two evals started together), that one is used and this one is
+    dropped, so a run never points at a checkpoint hash that was overwritten on disk.
     """
     seed_all(spec.seed)
     loss = registry.build("loss", spec.loss, spec.loss_options)
@@ -168,16 +173,7 @@ def train_and_record(
     train_seconds = time.perf_counter() - t0
     metrics = evaluate_model(model, corpus)
     ckpt = Path(model_dir) / spec.hash()
-    chash = save_checkpoint(
-        model,
-        ckpt,
-        model_name=spec.model,
-        options=spec.model_options,
-        dataset=corpus.name,
-        fingerprint=corpus.fingerprint(),
-        meta={"spec": spec.config(), "metrics": metrics, "train_seconds": train_seconds},
-    )
-    values = {
+    values: dict[str, Any] = {
         "dataset": spec.dataset,
         "dataset_fingerprint": corpus.fingerprint(),
         "model": spec.model,
@@ -187,7 +183,6 @@ def train_and_record(
         "loss_options": spec.loss_options,
         "seed": spec.seed,
         "checkpoint_path": str(ckpt.resolve()),
-        "checkpoint_hash": chash,
         "metrics": metrics,
         "train_seconds": train_seconds,
         "n_train": len(corpus.train),
@@ -195,9 +190,28 @@ def train_and_record(
         "package_versions": package_versions(),
         "config": spec.config(),
     }
+    winner: list[tuple[XMTCModel, TrainedModel]] = []
 
     def record(s: Any) -> TrainedModel:
+        # Save and record under the database's write lock: two processes that trained the
+        # same spec at once then save one after the other, and the second sees the first.
+        if store.is_sqlite:
+            s.connection().exec_driver_sql("BEGIN IMMEDIATE")
         row = s.scalar(select(TrainedModel).where(TrainedModel.spec_hash == spec.hash()))
+        if keep_existing and row is not None:
+            intact = _load_intact(registry, row, corpus)
+            if intact is not None:
+                winner.append((intact, row))
+                return row
+        values["checkpoint_hash"] = save_checkpoint(
+            model,
+            ckpt,
+            model_name=spec.model,
+            options=spec.model_options,
+            dataset=corpus.name,
+            fingerprint=corpus.fingerprint(),
+            meta={"spec": spec.config(), "metrics": metrics, "train_seconds": train_seconds},
+        )
         if row is None:
             row = TrainedModel(spec_hash=spec.hash(), **values)
             s.add(row)
@@ -208,7 +222,24 @@ def train_and_record(
         return row
 
     row = store.write(record)
+    if winner:
+        log.info("spec %s was recorded by another process meanwhile; using it", spec.hash())
+        return winner[-1]
     return model, row
+
+
+def _load_intact(registry: Any, row: TrainedModel, corpus: Corpus) -> XMTCModel | None:
+    """The model of a recorded row if its checkpoint loads and verifies, else None."""
+    try:
+        return load_checkpoint(
+            row.checkpoint_path,
+            registry,
+            label_names=corpus.label_names,
+            fingerprint=corpus.fingerprint(),
+            expected_hash=row.checkpoint_hash,
+        )
+    except (CheckpointMissing, CheckpointCorrupt):
+        return None
 
 
 def get_or_train(
@@ -247,4 +278,6 @@ def get_or_train(
             f"no trained {spec.model} for this configuration (spec {spec.hash()}) in "
             f"{store.url}; run `xmtc-harness train` with the same options first"
         )
-    return train_and_record(registry, store, spec, corpus, model_dir, progress=progress)
+    return train_and_record(
+        registry, store, spec, corpus, model_dir, progress=progress, keep_existing=True
+    )
