@@ -16,6 +16,7 @@ from harness.cli_options import (
     model_options,
     model_selection_options,
 )
+from harness.report.leaderboard import FORMATS, render_table
 from harness.store.schema import TrainedModel
 from harness.store.session import open_store
 from harness.training import ModelSpec, find_trained, train_and_record
@@ -98,8 +99,17 @@ def train(
 @click.command("models")
 @click.option("--dataset", help="Only models trained on this dataset.")
 @click.option("--model", help="Only this model plugin.")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(FORMATS),
+    default="simple",
+    show_default=True,
+    metavar="FORMAT",
+    help="Any tabulate format (simple, github, latex, ...), or markdown, csv, json.",
+)
 @pass_app
-def models(app: AppContext, dataset: str | None, model: str | None) -> None:
+def models(app: AppContext, dataset: str | None, model: str | None, fmt: str) -> None:
     """List the trained models recorded in the results database, with their test metrics."""
     store = open_store(app.db, create=False)
     try:
@@ -117,7 +127,9 @@ def models(app: AppContext, dataset: str | None, model: str | None) -> None:
             "no trained models recorded" + (" for that selection" if dataset or model else "")
         )
         return
-    table = []
+    table, records = [], []
+    headers = ["id", "dataset", "model", "loss", "weighting", "seed", *METRIC_COLUMNS]
+    headers += ["train s", "spec"]
     for r in rows:
         m = r.metrics or {}
         table.append(
@@ -125,5 +137,9 @@ def models(app: AppContext, dataset: str | None, model: str | None) -> None:
             + [f"{m[c]:.4f}" if c in m else "" for c in METRIC_COLUMNS]
             + [f"{r.train_seconds:.0f}" if r.train_seconds is not None else "", r.spec_hash]
         )
-    headers = ["id", "dataset", "model", "loss", "weighting", "seed", *METRIC_COLUMNS]
-    click.echo(tabulate(table, headers=[*headers, "train s", "spec"], tablefmt="simple"))
+        records.append(
+            dict(zip(headers[:6], table[-1][:6], strict=True))
+            | {c: m.get(c) for c in METRIC_COLUMNS}
+            | {"train s": r.train_seconds, "spec": r.spec_hash, "options": r.model_options}
+        )
+    click.echo(render_table(headers, table, fmt, records=records))
