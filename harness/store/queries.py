@@ -66,7 +66,7 @@ class RunFilter:
             ("status", self.statuses),
         ):
             if values:
-                parts.append(f"{name} in {{{', '.join(map(str, values))}}}")
+                parts.append(f"{name} {', '.join(map(str, values))}")
         if self.cluster is not None:
             parts.append("clustered" if self.cluster else "not clustered")
         return "; ".join(parts) if parts else "all runs"
