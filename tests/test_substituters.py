@@ -94,6 +94,17 @@ def test_glove_ranking_and_min_cos(registry, glove):
     assert len(kept) < 48
 
 
+def test_glove_neighbour_cache_is_bounded(registry):
+    """A long campaign meets ever more words; the neighbour cache keeps the most recent."""
+    sub = registry.build("substituter", "glove", {"k": 5})
+    sub.CACHE_WORDS = 3
+    first = sub.neighbours("oil")
+    for w in ("wheat", "bank", "price", "oil", "gold"):
+        sub.neighbours(w)
+    assert list(sub._cache) == ["price", "oil", "gold"]
+    assert sub.neighbours("oil") == first
+
+
 def test_glove_text_file(tmp_path: Path, registry):
     path = tmp_path / "vecs.txt"
     path.write_text("cat 1 0 0\ndog 0.9 0.1 0\nkitten 0.95 0 0.05\nthe 1 0 0\ncar 0 0 1\n")

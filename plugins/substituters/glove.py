@@ -9,6 +9,7 @@ neighbours below an embedding cosine to limit them.
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from functools import lru_cache
 
 import numpy as np
@@ -30,6 +31,10 @@ def unit_vectors(source: str) -> np.ndarray:
 class GloveSubstituter:
     """Proposes the K nearest GloVe neighbours of the attacked word."""
 
+    CACHE_WORDS = 20_000
+    """Words whose neighbour lists are kept (least recently used dropped first), so a long
+    campaign's memory stops growing once the cache is full."""
+
     def __init__(self, vectors: str = DEFAULT, k: int = 48, min_cos: float | None = None):
         self.source = vectors
         self.k = k
@@ -37,14 +42,17 @@ class GloveSubstituter:
         self.glove: GloveVectors = load_glove(vectors)
         self.unit = unit_vectors(vectors)
         self._pool = max(4 * k, k + 100)  # filtering drops stopwords, punctuation, repeats
-        self._cache: dict[str, list[tuple[str, float]]] = {}
+        self._cache: OrderedDict[str, list[tuple[str, float]]] = OrderedDict()
 
     def neighbours(self, word: str) -> list[tuple[str, float]]:
         """A few hundred (neighbour, cosine) pairs of ``word``, best first, itself excluded."""
         key = word.lower()
         hit = self._cache.get(key)
         if hit is not None:
+            self._cache.move_to_end(key)
             return hit
+        if len(self._cache) >= self.CACHE_WORDS:
+            self._cache.popitem(last=False)
         row = self.glove.index.get(word, self.glove.index.get(key))
         if row is None:
             self._cache[key] = []
