@@ -31,9 +31,9 @@ def unit_vectors(source: str) -> np.ndarray:
 class GloveSubstituter:
     """Proposes the K nearest GloVe neighbours of the attacked word."""
 
-    CACHE_WORDS = 20_000
-    """Words whose neighbour lists are kept (least recently used dropped first), so a long
-    campaign's memory stops growing once the cache is full."""
+    CACHE_WORDS = 2_000
+    """Words whose neighbour lists are kept (least recently used dropped first; about 17 KB
+    a word, so at most ~35 MB), so a long campaign's memory stops growing once it is full."""
 
     def __init__(self, vectors: str = DEFAULT, k: int = 48, min_cos: float | None = None):
         self.source = vectors
