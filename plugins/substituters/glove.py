@@ -31,9 +31,10 @@ def unit_vectors(source: str) -> np.ndarray:
 class GloveSubstituter:
     """Proposes the K nearest GloVe neighbours of the attacked word."""
 
-    CACHE_WORDS = 2_000
-    """Words whose neighbour lists are kept (least recently used dropped first; about 17 KB
-    a word, so at most ~35 MB), so a long campaign's memory stops growing once it is full."""
+    CACHE_WORDS = 20_000
+    """Words whose neighbours are kept (least recently used dropped first). An entry is two
+    small arrays (~1.6 KB), so the cache stays under ~32 MB and a long campaign's memory
+    stops growing once it is full."""
 
     def __init__(self, vectors: str = DEFAULT, k: int = 48, min_cos: float | None = None):
         self.source = vectors
@@ -42,10 +43,16 @@ class GloveSubstituter:
         self.glove: GloveVectors = load_glove(vectors)
         self.unit = unit_vectors(vectors)
         self._pool = max(4 * k, k + 100)  # filtering drops stopwords, punctuation, repeats
-        self._cache: OrderedDict[str, list[tuple[str, float]]] = OrderedDict()
+        self._cache: OrderedDict[str, tuple[np.ndarray, np.ndarray]] = OrderedDict()
 
     def neighbours(self, word: str) -> list[tuple[str, float]]:
         """A few hundred (neighbour, cosine) pairs of ``word``, best first, itself excluded."""
+        idx, cos = self._neighbour_rows(word)
+        words = self.glove.words
+        return [(words[i], c) for i, c in zip(idx.tolist(), cos.tolist(), strict=True)]
+
+    def _neighbour_rows(self, word: str) -> tuple[np.ndarray, np.ndarray]:
+        """Vocabulary rows and cosines of the neighbours (cached, compact)."""
         key = word.lower()
         hit = self._cache.get(key)
         if hit is not None:
@@ -55,13 +62,14 @@ class GloveSubstituter:
             self._cache.popitem(last=False)
         row = self.glove.index.get(word, self.glove.index.get(key))
         if row is None:
-            self._cache[key] = []
-            return []
-        cos = self.unit @ self.unit[row]
-        top = min(self._pool + 1, cos.shape[0])
-        idx = np.argpartition(-cos, top - 1)[:top]
-        idx = idx[np.argsort(-cos[idx], kind="stable")]
-        out = [(self.glove.words[i], float(cos[i])) for i in idx if i != row]
+            out = (np.empty(0, dtype=np.int32), np.empty(0, dtype=np.float32))
+        else:
+            cos = self.unit @ self.unit[row]
+            top = min(self._pool + 1, cos.shape[0])
+            idx = np.argpartition(-cos, top - 1)[:top]
+            idx = idx[np.argsort(-cos[idx], kind="stable")]
+            idx = idx[idx != row]
+            out = (idx.astype(np.int32), cos[idx].astype(np.float32))
         self._cache[key] = out
         return out
 
