@@ -4,7 +4,7 @@ attention and shared fully connected layers down to one logit per label (METHOD.
 Paper sizes: 300-d GloVe, hidden 256 per direction (Wiki10-31K; 512 for AmazonCat-13K),
 FC 256, max length 500, dropout 0.2 on embeddings and 0.5 after the BiLSTM. The defaults
 here are CPU-sized: 50-d packaged GloVe, hidden 64, FC 128, 300 words, batch 64, 8 epochs.
-On Reuters-21578 a training step with hidden 128 / FC 256 costs 3.4x as much (the label-wise
+On Reuters-21578 a training step with hidden 128 / FC 256 costs 3.3x as much (the label-wise
 FC over the (B, L, 2h) contexts dominates it); see bench/README.md for the measurements.
 Pass ``embeddings=/path/glove.840B.300d.txt hidden=256 fc_size=256 max_words=500`` to get
 the paper's configuration.
