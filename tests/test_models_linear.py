@@ -15,7 +15,7 @@ from test_models_common import (
     train,
 )
 
-FAST = {"epochs": 4, "batch_size": 64, "lr": 0.1}
+FAST = {"epochs": 4, "batch_size": 64, "lr": 0.1, "max_iter": 60}
 ADAM = {**FAST, "solver": "adam"}
 
 
