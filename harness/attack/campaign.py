@@ -410,10 +410,10 @@ class Campaign:
         cfg = self.cfg
         hook = self.registry.hook
         parts = build_parts(self.registry, cfg)
+        spec = self._spec()  # unknown model/loss names and bad options fail before any loading
         corpus = self.registry.build("dataset", cfg.dataset, cfg.dataset_options).load(
             progress=cfg.progress
         )
-        spec = self._spec()
         model, row, partners = self._load_models(corpus, spec)
         test_words = [d.words[: model.max_words] for d in corpus.test]
         cache_dir = Path(cfg.cache_dir)
