@@ -87,3 +87,35 @@ def test_flat_attention_refuses_too_many_labels() -> None:
     names = [f"l{i}" for i in range(30_000)]
     with pytest.raises(UsageError, match=r"30000 labels.*limit 10\.0 MB"):
         model.fit([["a"]], sp.csr_matrix((1, 30_000)), None, label_names=names)
+
+
+@pytest.mark.parametrize("layers", [1, 2])
+def test_bilstm_matches_packed_lstm_in_values_and_gradients(layers: int) -> None:
+    """The unpacked BiLSTM is the packed bidirectional nn.LSTM, row lengths included."""
+    from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
+
+    from plugins.models.attentionxml import BiLSTM, reverse_within_length
+
+    torch.manual_seed(0)
+    packed = torch.nn.LSTM(6, 5, num_layers=layers, batch_first=True, bidirectional=True)
+    ours = BiLSTM(6, 5, layers)
+    state = {k: v.numpy() for k, v in packed.state_dict().items()}
+    renamed = BiLSTM.keys_from_packed({"lstm." + k: v for k, v in state.items()}, "lstm.")
+    ours.load_state_dict({k[5:]: torch.from_numpy(v) for k, v in renamed.items()}, strict=True)
+
+    lengths = torch.tensor([7, 3, 5, 1])
+    x = torch.randn(4, 7, 6)
+    assert torch.equal(reverse_within_length(reverse_within_length(x, lengths), lengths), x)
+    assert torch.equal(reverse_within_length(x, lengths)[1, :3], x[1, :3].flip(0))
+    assert torch.equal(reverse_within_length(x, lengths)[1, 3:], x[1, 3:])
+
+    x1 = x.clone().requires_grad_(True)
+    run = pack_padded_sequence(x1, lengths, batch_first=True, enforce_sorted=False)
+    expected, _ = pad_packed_sequence(packed(run)[0], batch_first=True, total_length=7)
+    x2 = x.clone().requires_grad_(True)
+    got = ours(x2, lengths)
+    torch.testing.assert_close(got, expected, atol=1e-6, rtol=1e-5)
+    weights = torch.randn_like(got)
+    (expected * weights).sum().backward()
+    (got * weights).sum().backward()
+    torch.testing.assert_close(x2.grad, x1.grad, atol=1e-6, rtol=1e-5)
