@@ -12,8 +12,13 @@ sends), peak RSS, the Python-heap peak during scoring (``tracemalloc``), and tes
 PSP@5. APLC (a transformer) is trained on a subset of the training split by default, since
 a full epoch of it takes hours on a 2-core CPU; the table says how many documents it saw.
 
+It also times one AttentionXML training step (forward, backward, AdamW) on random data
+of Reuters' shape for several hidden/FC sizes and lengths, with the harness's BiLSTM and
+with a packed bidirectional ``nn.LSTM``: the measurements behind the CPU defaults.
+
     python bench/train.py                          # linear, attentionxml, aplc
     python bench/train.py --models linear --threads 1
+    python bench/train.py --models ""              # the step table alone
 """
 
 from __future__ import annotations
@@ -111,6 +116,105 @@ def run_one(args: argparse.Namespace) -> dict:
     }
 
 
+STEP_GRID = (  # (hidden, fc, words)
+    (64, 128, 130),
+    (64, 128, 300),
+    (96, 128, 130),
+    (128, 128, 130),
+    (128, 256, 130),
+    (256, 256, 130),
+)
+
+
+def step_costs(threads: int, batch: int = 64, labels: int = 429, vocab: int = 30_000) -> list:
+    """Seconds per AttentionXML training step on random data, BiLSTM vs packed nn.LSTM."""
+    import numpy as np
+    import torch
+    from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
+
+    from plugins.models.attentionxml import AttentionXMLNet
+
+    if threads:
+        torch.set_num_threads(threads)
+
+    def packed_lstm(net: AttentionXMLNet, hidden: int) -> None:
+        """Swap in the packed nn.LSTM the model used before (same sizes)."""
+        lstm = torch.nn.LSTM(50, hidden, batch_first=True, bidirectional=True)
+
+        def run(x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+            p = pack_padded_sequence(x, lengths, batch_first=True, enforce_sorted=False)
+            h, _ = pad_packed_sequence(lstm(p)[0], batch_first=True, total_length=x.shape[1])
+            return h
+
+        net.lstm = run  # type: ignore[assignment]
+        net.add_module("packed", lstm)
+
+    rows = []
+    for hidden, fc, words in STEP_GRID:
+        for variant in ("BiLSTM", "packed nn.LSTM"):
+            torch.manual_seed(0)
+            net = AttentionXMLNet(vocab, 50, hidden, 1, fc, labels, 0.2, 0.5)
+            if variant != "BiLSTM":
+                packed_lstm(net, hidden)
+            opt = torch.optim.AdamW(net.parameters(), 1e-3)
+            ids = torch.randint(2, vocab, (batch, words))
+            lengths = torch.randint(words // 2, words + 1, (batch,))
+            lengths[0] = words
+            y = (torch.rand(batch, labels) < 0.005).float()
+            times = []
+            for i in range(5):
+                t0 = time.perf_counter()
+                out = net(ids, lengths)
+                loss = torch.nn.functional.binary_cross_entropy_with_logits(out, y)
+                opt.zero_grad()
+                loss.backward()
+                opt.step()
+                if i:  # the first step warms up allocators and kernels
+                    times.append(time.perf_counter() - t0)
+            rows.append(
+                {
+                    "hidden": hidden,
+                    "fc": fc,
+                    "words": words,
+                    "lstm": variant,
+                    "batch": batch,
+                    "s_per_step": round(float(np.median(times)), 4),
+                }
+            )
+            print(rows[-1], file=sys.stderr, flush=True)
+    return rows
+
+
+def step_table(rows: list[dict], train_docs: int = 13_124) -> str:
+    from tabulate import tabulate
+
+    ours = {(r["hidden"], r["fc"], r["words"]): r for r in rows if r["lstm"] == "BiLSTM"}
+    packed = {(r["hidden"], r["fc"], r["words"]): r for r in rows if r["lstm"] != "BiLSTM"}
+    body = []
+    for key, r in ours.items():
+        per_epoch = r["s_per_step"] * train_docs / r["batch"]
+        old = packed.get(key)
+        body.append(
+            [
+                *key,
+                f"{r['s_per_step']:.3f}",
+                f"{per_epoch:.0f}",
+                f"{old['s_per_step']:.3f}" if old else "",
+                f"{old['s_per_step'] / r['s_per_step']:.1f}x" if old else "",
+            ]
+        )
+    headers = [
+        "hidden",
+        "FC",
+        "words",
+        "s/step",
+        f"s/epoch ({train_docs:,} docs)",
+        "s/step, packed nn.LSTM",
+        "speed-up",
+    ]
+    return tabulate(body, headers=headers, tablefmt="github")
+
+
 def table(records: list[dict]) -> str:
     from tabulate import tabulate
 
@@ -153,11 +257,22 @@ def table(records: list[dict]) -> str:
     return tabulate(rows, headers=headers, tablefmt="github")
 
 
-def write_readme(records: list[dict], command: str) -> None:
-    body = "\n".join(
+def write_readme(records: list[dict], steps: list[dict], command: str) -> None:
+    step_part = (
         [
-            BEGIN,
+            "One AttentionXML training step (forward, backward, AdamW) on random data of "
+            f"Reuters' shape (batch {steps[0]['batch']}, 429 labels, 30,000 words, lengths "
+            "uniform in [words/2, words]), median of 4 steps, with the harness's BiLSTM "
+            "and with the packed bidirectional `nn.LSTM` it replaced:",
             "",
+            step_table(steps),
+            "",
+        ]
+        if steps
+        else []
+    )
+    model_part = (
+        [
             f"Generated by `{command}` on {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, "
             f"{os.cpu_count()} CPU cores, default model options unless stated "
             "(Reuters-21578, Lewis split, all five label fields; loss bce; seed 0). "
@@ -166,9 +281,11 @@ def write_readme(records: list[dict], command: str) -> None:
             "",
             table(records),
             "",
-            END,
         ]
+        if records
+        else []
     )
+    body = "\n".join([BEGIN, "", *model_part, *step_part, END])
     text = README.read_text() if README.exists() else "# Benchmarks\n"
     if BEGIN in text and END in text:
         text = re.sub(re.escape(BEGIN) + ".*?" + re.escape(END), lambda _: body, text, flags=re.S)
@@ -191,6 +308,7 @@ def main() -> None:
     p.add_argument("--one", help=argparse.SUPPRESS)
     p.add_argument("--train-docs", type=int, default=0, help=argparse.SUPPRESS)
     p.add_argument("--no-readme", action="store_true")
+    p.add_argument("--no-steps", action="store_true", help="skip the AttentionXML step table")
     args = p.parse_args()
     if args.one:
         print(json.dumps(run_one(args)))
@@ -218,11 +336,15 @@ def main() -> None:
             raise SystemExit(f"{name}: benchmark failed (exit {out.returncode})")
         records.append(json.loads(out.stdout.strip().splitlines()[-1]))
         print(table(records[-1:]), file=sys.stderr)
+    steps = [] if args.no_steps else step_costs(args.threads)
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(records, indent=2) + "\n")
-    print(table(records))
+    RESULTS.write_text(json.dumps({"models": records, "steps": steps}, indent=2) + "\n")
+    if records:
+        print(table(records))
+    if steps:
+        print(step_table(steps))
     if not args.no_readme:
-        write_readme(records, "python bench/train.py " + " ".join(sys.argv[1:]))
+        write_readme(records, steps, "python bench/train.py " + " ".join(sys.argv[1:]))
 
 
 if __name__ == "__main__":

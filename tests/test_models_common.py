@@ -19,6 +19,7 @@ from plugins.models.torch_common import (
     pad_ids,
     resolve_device,
     stable_tail_logit,
+    train_loop,
 )
 
 REUTERS = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "reuters21578"
@@ -129,3 +130,42 @@ def test_stable_tail_logit_matches_naive_and_stays_finite() -> None:
     assert torch.isfinite(out).all()
     p = torch.sigmoid(a[:3].double()) * torch.sigmoid(b[:3].double())
     torch.testing.assert_close(out[:3].double(), torch.log(p / (1 - p)), atol=1e-4, rtol=1e-4)
+
+
+def test_train_loop_weight_averaging_keeps_the_mean_of_snapshots() -> None:
+    """With SWA on, the final weights are the mean of the weights after every
+    ``average_every``-th step from epoch ``average_from`` on, plus the last ones."""
+
+    def run(average_from: int) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        torch.manual_seed(0)
+        net = torch.nn.Linear(3, 1)
+        x, y = torch.randn(8, 3), torch.randn(8, 1)
+        seen: list[torch.Tensor] = []  # the weights each step starts from
+
+        def step(rows: np.ndarray) -> torch.Tensor:
+            seen.append(net.weight.detach().clone())
+            return torch.nn.functional.mse_loss(net(x[rows]), y[rows])
+
+        train_loop(
+            net.parameters(),
+            lambda rng: [np.arange(0, 4), np.arange(4, 8), np.arange(0, 8), np.arange(2, 6)],
+            step,
+            epochs=3,
+            lr=0.1,
+            weight_decay=0.0,
+            seed=0,
+            progress=False,
+            desc="t",
+            modules=[net],
+            average_from=average_from,
+            average_every=2,
+        )
+        return net.weight.detach().clone(), seen
+
+    last, seen = run(0)
+    after = [*seen[1:], last]  # weights after step i
+    averaged, seen_again = run(2)
+    assert all(torch.equal(a, b) for a, b in zip(seen, seen_again, strict=True))
+    picked = [after[i] for i in range(4, 12) if i % 2 == 0] + [last]  # epochs 2-3
+    torch.testing.assert_close(averaged, torch.stack(picked).mean(0))
+    assert not torch.allclose(averaged, last)

@@ -74,15 +74,11 @@ class BiLSTM(nn.Module):
         super().__init__()
         sizes = [input_size] + [2 * hidden] * (layers - 1)
         self.forward_layers = nn.ModuleList(nn.LSTM(n, hidden, batch_first=True) for n in sizes)
-        self.backward_layers = nn.ModuleList(
-            nn.LSTM(n, hidden, batch_first=True) for n in sizes
-        )
+        self.backward_layers = nn.ModuleList(nn.LSTM(n, hidden, batch_first=True) for n in sizes)
 
     def forward(self, x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         """(B, T, e) -> (B, T, 2h), zero at padded steps (as ``pad_packed_sequence`` gives)."""
-        mask = (
-            torch.arange(x.shape[1], device=x.device)[None, :] < lengths.to(x.device)[:, None]
-        )
+        mask = torch.arange(x.shape[1], device=x.device)[None, :] < lengths.to(x.device)[:, None]
         for fwd, bwd in zip(self.forward_layers, self.backward_layers, strict=True):
             ahead, _ = fwd(x)
             behind, _ = bwd(reverse_within_length(x, lengths))
@@ -121,6 +117,7 @@ class AttentionXMLNet(nn.Module):
         n_labels: int,
         emb_dropout: float,
         lstm_dropout: float,
+        label_bias: bool = False,
     ):
         super().__init__()
         self.embedding = nn.Embedding(vocab_size, emb_dim, padding_idx=0)
@@ -130,6 +127,9 @@ class AttentionXMLNet(nn.Module):
         self.attention = nn.Linear(2 * hidden, n_labels, bias=False)
         self.fc = nn.Sequential(nn.Linear(2 * hidden, fc), nn.ReLU())
         self.out = nn.Linear(fc, 1)
+        # The shared layers give every label the same offset; a per-label bias lets the
+        # model hold each label's base rate without routing it through the attention.
+        self.label_bias = nn.Parameter(torch.zeros(n_labels)) if label_bias else None
 
     def forward_embedded(self, emb: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         """Logits (B, L) from word embeddings (B, T, e); split out for gradient saliency."""
@@ -141,7 +141,8 @@ class AttentionXMLNet(nn.Module):
         scores = scores.masked_fill(~mask[:, :, None], float("-inf"))
         att = torch.softmax(scores, dim=1)
         context = torch.einsum("btl,bth->blh", att, h)  # (B, L, 2h)
-        return self.out(self.fc(context)).squeeze(-1)
+        logits = self.out(self.fc(context)).squeeze(-1)
+        return logits if self.label_bias is None else logits + self.label_bias
 
     def forward(self, ids: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         return self.forward_embedded(self.embedding(ids), lengths)
@@ -182,7 +183,7 @@ class AttentionXML(XMTCModel):
         return ids_key(self.ids(words))
 
     # -- construction -----------------------------------------------------------------------
-    def _new_net(self, emb_dim: int) -> AttentionXMLNet:
+    def _new_net(self, emb_dim: int, label_bias: bool | None = None) -> AttentionXMLNet:
         o = self.options
         return AttentionXMLNet(
             len(self.vocab),
@@ -193,6 +194,7 @@ class AttentionXML(XMTCModel):
             self.n_labels,
             o["emb_dropout"],
             o["dropout"],
+            o["label_bias"] if label_bias is None else label_bias,
         )
 
     def _init_embeddings(self, net: AttentionXMLNet, rng: np.random.Generator) -> int:
@@ -255,6 +257,10 @@ class AttentionXML(XMTCModel):
         # labels, so the first epoch learns to tell labels apart rather than to say "no".
         density = float(np.clip(Y.nnz / max(1, Y.shape[0] * Y.shape[1]), 1e-6, 0.5))
         net.out.bias.data.fill_(float(np.log(density / (1 - density))))
+        if net.label_bias is not None:  # and each label at its own training frequency
+            freq = np.clip(np.asarray(Y.sum(0)).ravel() / max(1, Y.shape[0]), 1e-6, 0.5)
+            offset = np.log(freq / (1 - freq)) - np.log(density / (1 - density))
+            net.label_bias.data.copy_(torch.from_numpy(offset.astype(np.float32)))
         self.net = net.to(self.device)
         loss = loss.to(self.device)
         encoded = [self.ids(d) for d in docs]
@@ -276,6 +282,8 @@ class AttentionXML(XMTCModel):
             progress=progress,
             desc="attentionxml",
             modules=[self.net],
+            average_from=o["swa_from"],
+            average_every=o["swa_every"],
         )
         return self
 
@@ -324,7 +332,8 @@ class AttentionXML(XMTCModel):
     def load_state(self, tensors: dict[str, np.ndarray], extra: dict[str, Any]) -> None:
         self.vocab = list(extra["vocab"])
         self.index = {w: i for i, w in enumerate(self.vocab)}
-        net = self._new_net(int(extra["emb_dim"]))
+        # Checkpoints from before the option existed have no label_bias tensor.
+        net = self._new_net(int(extra["emb_dim"]), label_bias="label_bias" in tensors)
         load_module_tensors(net, BiLSTM.keys_from_packed(tensors, "lstm."))
         self.net = net.to(self.device).eval()
 
@@ -344,6 +353,22 @@ OPTIONS: tuple[Option, ...] = (
     Option("lstm_layers", int, 1, "BiLSTM layers.", min=1, max=8),
     Option(
         "fc_size", int, 128, "Shared fully connected layer size (paper: 256).", min=1, max=16384
+    ),
+    Option(
+        "swa_from",
+        int,
+        0,
+        "Average the weights (SWA, as AttentionXML trains) from this epoch on; 0: off.",
+        min=0,
+        max=1000,
+    ),
+    Option("swa_every", int, 50, "Steps between SWA weight snapshots.", min=1, max=1_000_000),
+    Option(
+        "label_bias",
+        bool,
+        False,
+        "Add a learned per-label bias to the shared output (not in the paper, whose shared "
+        "layers give all labels one offset).",
     ),
     Option("emb_dropout", float, 0.2, "Dropout on the embeddings.", min=0.0, max=0.95),
     Option("dropout", float, 0.5, "Dropout after the BiLSTM.", min=0.0, max=0.95),

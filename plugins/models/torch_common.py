@@ -138,12 +138,19 @@ def train_loop(
     clip: float = 5.0,
     warmup_frac: float = 0.0,
     sparse_params: Sequence[torch.nn.Parameter] = (),
+    average_from: int = 0,
+    average_every: int = 50,
 ) -> list[float]:
     """AdamW over ``epochs`` with a linear-decay schedule (optional warm-up), gradient
     clipping and one tqdm bar; ``step(rows)`` returns the batch loss. Returns epoch means.
 
     ``sparse_params`` (parameters with sparse gradients, e.g. ``EmbeddingBag(sparse=True)``)
     get lazy :class:`torch.optim.SparseAdam`, which updates only the rows a batch touched.
+
+    ``average_from`` > 0 turns on stochastic weight averaging, as AttentionXML trains: from
+    that epoch (1-based) on, the weights of ``modules[0]`` are averaged every
+    ``average_every`` steps (:class:`torch.optim.swa_utils.AveragedModel`), and the average
+    replaces them when training ends.
     """
     rng = np.random.default_rng(seed)
     opts: list[torch.optim.Optimizer] = [
@@ -162,6 +169,10 @@ def train_loop(
 
     scheds = [torch.optim.lr_scheduler.LambdaLR(o, schedule) for o in opts]
     dense = [p for g in opts[0].param_groups for p in g["params"]]
+    averaged = (
+        torch.optim.swa_utils.AveragedModel(modules[0], use_buffers=False) if average_from else None
+    )
+    n_averaged = n_steps = 0
     history: list[float] = []
     bar = tqdm(total=total, desc=desc, disable=not progress, unit="batch", leave=False)
     try:
@@ -180,9 +191,21 @@ def train_loop(
                     o.step()
                     sc.step()
                 losses.append(float(loss.detach()))
+                if averaged is not None and epoch + 1 >= average_from:
+                    if n_steps % average_every == 0:
+                        averaged.update_parameters(modules[0])
+                        n_averaged += 1
+                n_steps += 1
                 bar.update(1)
                 bar.set_postfix(epoch=epoch + 1, loss=f"{np.mean(losses[-50:]):.4f}")
             history.append(float(np.mean(losses)) if losses else float("nan"))
+        if averaged is not None and n_averaged:
+            averaged.update_parameters(modules[0])  # the final weights count too
+            with torch.no_grad():
+                for mine, mean in zip(
+                    modules[0].parameters(), averaged.module.parameters(), strict=True
+                ):
+                    mine.copy_(mean)
     finally:
         bar.close()
         for m in modules:
