@@ -126,7 +126,13 @@ STEP_GRID = (  # (hidden, fc, words)
 )
 
 
-def step_costs(threads: int, batch: int = 64, labels: int = 429, vocab: int = 30_000) -> list:
+def step_costs(
+    threads: int,
+    grid: tuple[tuple[int, int, int], ...] = STEP_GRID,
+    batch: int = 64,
+    labels: int = 429,
+    vocab: int = 30_000,
+) -> list:
     """Seconds per AttentionXML training step on random data, BiLSTM vs packed nn.LSTM."""
     import numpy as np
     import torch
@@ -137,25 +143,25 @@ def step_costs(threads: int, batch: int = 64, labels: int = 429, vocab: int = 30
     if threads:
         torch.set_num_threads(threads)
 
-    def packed_lstm(net: AttentionXMLNet, hidden: int) -> None:
-        """Swap in the packed nn.LSTM the model used before (same sizes)."""
-        lstm = torch.nn.LSTM(50, hidden, batch_first=True, bidirectional=True)
+    class PackedBiLSTM(torch.nn.Module):
+        """The packed bidirectional nn.LSTM the model used before (same sizes)."""
 
-        def run(x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        def __init__(self, hidden: int):
+            super().__init__()
+            self.lstm = torch.nn.LSTM(50, hidden, batch_first=True, bidirectional=True)
+
+        def forward(self, x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
             p = pack_padded_sequence(x, lengths, batch_first=True, enforce_sorted=False)
-            h, _ = pad_packed_sequence(lstm(p)[0], batch_first=True, total_length=x.shape[1])
+            h, _ = pad_packed_sequence(self.lstm(p)[0], batch_first=True, total_length=x.shape[1])
             return h
 
-        net.lstm = run  # type: ignore[assignment]
-        net.add_module("packed", lstm)
-
     rows = []
-    for hidden, fc, words in STEP_GRID:
+    for hidden, fc, words in grid:
         for variant in ("BiLSTM", "packed nn.LSTM"):
             torch.manual_seed(0)
             net = AttentionXMLNet(vocab, 50, hidden, 1, fc, labels, 0.2, 0.5)
             if variant != "BiLSTM":
-                packed_lstm(net, hidden)
+                net.lstm = PackedBiLSTM(hidden)
             opt = torch.optim.AdamW(net.parameters(), 1e-3)
             ids = torch.randint(2, vocab, (batch, words))
             lengths = torch.randint(words // 2, words + 1, (batch,))
@@ -257,7 +263,9 @@ def table(records: list[dict]) -> str:
     return tabulate(rows, headers=headers, tablefmt="github")
 
 
-def write_readme(records: list[dict], steps: list[dict], command: str) -> None:
+def write_readme(
+    records: list[dict], steps: list[dict], command: str, readme: Path = README
+) -> None:
     step_part = (
         [
             "One AttentionXML training step (forward, backward, AdamW) on random data of "
@@ -286,12 +294,12 @@ def write_readme(records: list[dict], steps: list[dict], command: str) -> None:
         else []
     )
     body = "\n".join([BEGIN, "", *model_part, *step_part, END])
-    text = README.read_text() if README.exists() else "# Benchmarks\n"
+    text = readme.read_text() if readme.exists() else "# Benchmarks\n"
     if BEGIN in text and END in text:
         text = re.sub(re.escape(BEGIN) + ".*?" + re.escape(END), lambda _: body, text, flags=re.S)
     else:
         text = text.rstrip("\n") + "\n\n## Training\n\n" + body + "\n"
-    README.write_text(text)
+    readme.write_text(text)
 
 
 def main() -> None:
