@@ -10,6 +10,8 @@ import numpy as np
 
 WEIGHTINGS: tuple[str, ...] = ("none", "pw", "pw-cb")
 """Per-label loss weightings: plain, propensity-weighted, propensity-weighted class-balanced."""
+NORMALISATIONS: tuple[str, ...] = ("labels", "positives")
+"""How the weights are scaled: mean one over labels, or the positives' total kept."""
 
 
 def _counts(label_counts: np.ndarray) -> np.ndarray:
@@ -44,15 +46,22 @@ def label_weights(
     beta: float = 0.9,
     a: float = 0.55,
     b: float = 1.5,
+    normalise: str = "labels",
 ) -> np.ndarray:
     """Per-label weights ``w_j`` for the positive part of a rebalanced loss (METHOD.md §7).
 
     ``none``: 1; ``pw``: ``2/p_j - 1`` (unbiased under missing labels); ``pw-cb``:
     ``C_j (2/p_j - 1)`` with the class-balancing factor ``C_j = (1 - β)/(1 - β^{n_j})`` and
     ``n_j`` raised to 1 for labels with no training example (β^0 = 1 would divide by zero).
-    Weights are normalised to mean one (``w <- L w / Σ w``) so the loss scale, and hence the
-    learning rate, does not depend on the weighting.
+    ``normalise="labels"`` (METHOD.md) scales the weights to mean one over the labels
+    (``w <- L w / Σ w``), so the loss scale, and hence the learning rate, does not depend on
+    the weighting. ``"positives"`` scales them so the training positives weigh as much in
+    total as unweighted (``Σ_j w_j n_j = Σ_j n_j``): the same ranking at the optimum (one
+    factor for every label), but positives keep their share of the loss against negatives
+    when the frequent labels, which hold most positives, get the smallest weights.
     """
+    if normalise not in NORMALISATIONS:
+        raise ValueError(f"unknown normalise {normalise!r}; expected one of {NORMALISATIONS}")
     if weighting not in WEIGHTINGS:
         raise ValueError(f"unknown weighting {weighting!r}; expected one of {WEIGHTINGS}")
     counts = _counts(label_counts)
@@ -65,4 +74,6 @@ def label_weights(
         n = np.maximum(counts, 1.0)
         # -expm1(n log β) = 1 - β^n, accurate when β^n is close to 1.
         w = w * (1.0 - beta) / -np.expm1(n * np.log(beta))
+    if normalise == "positives" and (counts * w).sum() > 0:
+        return w * counts.sum() / (counts * w).sum()
     return counts.size * w / w.sum()

@@ -19,7 +19,7 @@ import torch
 
 from harness.components import Option
 from harness.errors import UsageError
-from harness.labelstats import WEIGHTINGS, label_weights
+from harness.labelstats import NORMALISATIONS, WEIGHTINGS, label_weights
 
 LOSS_OPTIONS: tuple[Option, ...] = (
     Option(
@@ -38,6 +38,14 @@ LOSS_OPTIONS: tuple[Option, ...] = (
         max=1.0,
         min_inclusive=False,
         max_inclusive=False,
+    ),
+    Option(
+        "normalise",
+        str,
+        "labels",
+        "scale of the pw / pw-cb weights: labels (mean 1 over labels, METHOD.md) or positives "
+        "(training positives weigh as much in total as unweighted; same optimum ranking)",
+        choices=NORMALISATIONS,
     ),
     Option(
         "propensity_a",
@@ -74,6 +82,7 @@ class Loss(ABC):
         beta: float = 0.9,
         propensity_a: float | None = None,
         propensity_b: float | None = None,
+        normalise: str = "labels",
     ):
         if weighting not in WEIGHTINGS:
             raise UsageError(
@@ -89,6 +98,12 @@ class Loss(ABC):
         self.beta = beta
         self.propensity_a = propensity_a
         self.propensity_b = propensity_b
+        if normalise not in NORMALISATIONS:
+            raise UsageError(
+                f"loss:{self.name}.normalise",
+                f"{normalise!r} is not one of: {', '.join(NORMALISATIONS)}",
+            )
+        self.normalise = normalise
 
     @abstractmethod
     def positive(self, z: torch.Tensor) -> torch.Tensor:
@@ -106,6 +121,7 @@ class Loss(ABC):
             "beta": self.beta,
             "propensity_a": self.propensity_a,
             "propensity_b": self.propensity_b,
+            "normalise": self.normalise,
         }
 
     def bind(
@@ -122,7 +138,9 @@ class Loss(ABC):
         """
         a = self.propensity_a if self.propensity_a is not None else propensity_a
         b = self.propensity_b if self.propensity_b is not None else propensity_b
-        w = label_weights(label_counts, n_docs, self.weighting, beta=self.beta, a=a, b=b)
+        w = label_weights(
+            label_counts, n_docs, self.weighting, beta=self.beta, a=a, b=b, normalise=self.normalise
+        )
         return BoundLoss(self, torch.as_tensor(w, dtype=torch.float32))
 
     def __repr__(self) -> str:

@@ -79,6 +79,31 @@ def test_pw_cb_up_weights_tail_more_than_pw() -> None:
     assert cb[0] > 1 > cb[2]
 
 
+@pytest.mark.parametrize("weighting", ["pw", "pw-cb"])
+def test_positives_normalisation_keeps_the_positive_total_and_the_ratios(weighting: str) -> None:
+    by_labels = label_weights(COUNTS, N_DOCS, weighting)
+    by_positives = label_weights(COUNTS, N_DOCS, weighting, normalise="positives")
+    assert (by_positives * COUNTS).sum() == pytest.approx(COUNTS.sum())
+    ratio = by_positives / by_labels  # one factor for every label: same optimum ranking
+    np.testing.assert_allclose(ratio, ratio[0], rtol=1e-12)
+    np.testing.assert_array_equal(label_weights(COUNTS, N_DOCS, "none", normalise="positives"), 1)
+
+
+def test_normalise_option_is_checked_and_recorded(registry) -> None:
+    loss = registry.build("loss", "bce", {"weighting": "pw-cb", "normalise": "positives"})
+    assert loss.config()["normalise"] == "positives"
+    bound = loss.bind(COUNTS, N_DOCS)
+    np.testing.assert_allclose(
+        bound.weights.numpy(),
+        label_weights(COUNTS, N_DOCS, "pw-cb", normalise="positives"),
+        rtol=1e-6,
+    )
+    with pytest.raises(Exception, match="normalise"):
+        registry.build("loss", "bce", {"normalise": "total"})
+    with pytest.raises(ValueError, match="normalise"):
+        label_weights(COUNTS, N_DOCS, "pw", normalise="total")
+
+
 def test_weights_reject_bad_input() -> None:
     with pytest.raises(ValueError, match="weighting"):
         label_weights(COUNTS, N_DOCS, "focal")
@@ -151,7 +176,13 @@ def test_bce_is_stable_for_large_logits(registry) -> None:
 
 def test_options_validated_and_propensity_override(registry) -> None:
     comp = registry.get("loss", "bce")
-    assert {o.name for o in comp.options} == {"weighting", "beta", "propensity_a", "propensity_b"}
+    assert {o.name for o in comp.options} == {
+        "weighting",
+        "beta",
+        "normalise",
+        "propensity_a",
+        "propensity_b",
+    }
     assert registry.get("loss", "squared-hinge").options is comp.options
     with pytest.raises(UsageError, match="beta"):
         registry.build("loss", "bce", {"beta": "1.0"})
