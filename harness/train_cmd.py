@@ -72,7 +72,7 @@ def train(
     )
     store = open_store(app.db)
     try:
-        existing = find_trained(store, spec)
+        existing = find_trained(store, spec, reg)
         if existing is not None and not force:
             click.echo(
                 f"already trained: model id {existing.id} (spec {spec.hash()}), checkpoint "

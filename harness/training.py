@@ -30,6 +30,7 @@ from harness.checkpoint import (
     save_checkpoint,
 )
 from harness.data import Corpus
+from harness.errors import UsageError
 from harness.labelstats import propensities
 from harness.metrics import evaluate
 from harness.model import XMTCModel
@@ -120,10 +121,46 @@ def seed_all(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-def find_trained(store: Store, spec: ModelSpec) -> TrainedModel | None:
-    """The recorded model for this spec, if one was trained."""
+def find_trained(store: Store, spec: ModelSpec, registry: Any = None) -> TrainedModel | None:
+    """The recorded model for this spec, if one was trained.
+
+    With ``registry``, a model recorded before its plugins gained an option also matches
+    when that option is at its default: each candidate's recorded options are resolved
+    again with today's defaults and compared by hash. Without this, every new option would
+    orphan every trained model.
+    """
     with store.read() as s:
-        return s.scalar(select(TrainedModel).where(TrainedModel.spec_hash == spec.hash()))
+        row = s.scalar(select(TrainedModel).where(TrainedModel.spec_hash == spec.hash()))
+        if row is not None or registry is None:
+            return row
+        candidates = s.scalars(
+            select(TrainedModel)
+            .where(
+                TrainedModel.dataset == spec.dataset,
+                TrainedModel.model == spec.model,
+                TrainedModel.loss == spec.loss,
+                TrainedModel.seed == spec.seed,
+            )
+            .order_by(TrainedModel.id)
+        ).all()
+    for cand in candidates:
+        config = cand.config or {}
+        try:
+            again = ModelSpec.resolve(
+                registry,
+                dataset=spec.dataset,
+                dataset_options=config.get("dataset_options"),
+                model=spec.model,
+                model_options=config.get("model_options"),
+                loss=spec.loss,
+                loss_options=config.get("loss_options"),
+                seed=spec.seed,
+            )
+        except (UsageError, KeyError, TypeError, ValueError):
+            continue  # an option that no longer exists: not this spec
+        if again.hash() == spec.hash():
+            return cand
+    return None
 
 
 def evaluate_model(model: XMTCModel, corpus: Corpus, split: str = "test") -> dict[str, float]:
@@ -257,7 +294,7 @@ def get_or_train(
 
     A checkpoint for a different label space is an error, never silently retrained over.
     """
-    row = find_trained(store, spec)
+    row = find_trained(store, spec, registry)
     if row is not None:
         try:
             model = load_checkpoint(

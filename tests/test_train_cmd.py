@@ -110,3 +110,41 @@ def test_spec_hash_ignores_where_things_live() -> None:
     )
     c = ModelSpec(**{**a.__dict__, "seed": 4})
     assert a.hash() == b.hash() != c.hash()
+
+
+def test_a_model_recorded_before_an_option_existed_is_still_found(tmp_path) -> None:
+    """A row whose recorded options lack one that plugins gained later (at its default)
+    matches the spec with that option; a row with a different value does not."""
+    spec = _spec()
+    older = ModelSpec(
+        **{**spec.__dict__, "loss_options": {**spec.loss_options}},
+    )
+    del older.loss_options["normalise"]  # as recorded before the option existed
+    other = ModelSpec(**{**spec.__dict__, "model_options": {**spec.model_options, "C": 0.5}})
+    assert older.hash() != spec.hash()
+    store = open_store(str(tmp_path / "results.db"))
+
+    def record(s, which: ModelSpec) -> None:
+        s.add(
+            TrainedModel(
+                spec_hash=which.hash(),
+                dataset=which.dataset,
+                dataset_fingerprint="f",
+                model=which.model,
+                model_options=which.model_options,
+                loss=which.loss,
+                weighting=which.weighting,
+                loss_options=which.loss_options,
+                seed=which.seed,
+                checkpoint_path="/nowhere",
+                checkpoint_hash="h",
+                config=which.config(),
+            )
+        )
+
+    store.write(lambda s: record(s, other))
+    assert find_trained(store, spec, registry()) is None
+    store.write(lambda s: record(s, older))
+    assert find_trained(store, spec) is None  # by exact hash alone: not found
+    found = find_trained(store, spec, registry())
+    assert found is not None and found.spec_hash == older.hash()
