@@ -2,7 +2,7 @@
 # Regenerates docs/reuters/: the Reuters-21578 tables, plots, examples and HTML report that the
 # README shows, from the runs in results.db. Every file is the output of one harness command.
 #
-#   POS=2 NEG=1 NEGC=3 POS_PWCB=4 bash docs/reuters_results.sh
+#   POS=2 NEG=1 NEGC=3 POS_PWCB=4 [BCE_MODEL=5] bash docs/reuters_results.sh
 #
 # POS / POS_PWCB: positive-targeted runs on AttentionXML trained with bce and with bce+PW-cb;
 # NEG / NEGC: negative-targeted runs without and with --cluster.
@@ -26,3 +26,8 @@ x compare "$POS" "$POS_PWCB" --format markdown --out "$out/compare_bce_vs_pwcb.m
 x examples --run "$POS" --limit 3 --context 10 --format markdown --out "$out/examples_positive.md"
 x examples --run "$NEGC" --limit 3 --context 10 --format markdown --out "$out/examples_negative_cluster.md"
 x report --run "$POS" --run "$POS_PWCB" --run "$NEG" --run "$NEGC" --out "$out/report"
+# What PW / PW-cb would score at their optimum, from the default bce model's probabilities.
+if [ -n "${BCE_MODEL:-}" ]; then
+  echo "+ python docs/reweighted_optimum.py --model-id $BCE_MODEL" >&2
+  python docs/reweighted_optimum.py --model-id "$BCE_MODEL" > "$out/reweighted_optimum.md"
+fi
