@@ -63,8 +63,9 @@ class BiLSTM(nn.Module):
     """A bidirectional LSTM over right-padded batches, exact for every row's length.
 
     ``nn.LSTM`` gets this exactness from packed sequences, but on CPU its packed path
-    unrolls in autograd and its backward costs O(T²) memory traffic: 4x slower than the
-    fused (oneDNN) kernel at 130 words and 8x at 300 (bench/README.md). Here each direction
+    unrolls in autograd and its backward costs O(T²) memory traffic: the LSTM alone is 4x
+    slower than the fused (oneDNN) kernel at 130 words and 8x at 300, a whole training step
+    1.7x and 2.8x (bench/README.md). Here each direction
     is a unidirectional ``nn.LSTM`` on a plain padded tensor: trailing padding cannot reach
     the forward direction's real steps, and the backward direction reads every row
     reversed within its length, so both see exactly the words a packed run would.
