@@ -162,8 +162,8 @@ k = 5, GloVe substituter, USE similarity ≥ 0.8 (cosine), θ = 0.1;
 {run_models(runs, bce)}
 
 By label frequency (`xmtc-harness leaderboard --run {runs["POS"]} --run {runs["POS_PWCB"]}
---plot ...`; the paper's Figure 2): tail labels fall almost every time, the most frequent
-bin resists.
+--plot ...`; the paper's Figure 2): success rate per frequency bin, rarest labels
+first.
 
 ![success rate against label frequency](docs/reuters/figure2_positive_by_frequency.png)
 
