@@ -63,6 +63,8 @@ def loss_comparison(bce: int, weighted: list[int]) -> str:
         (loss_options,) = db_rows("SELECT loss_options FROM trained_models WHERE id = ?", model)[0]
         lo = json.loads(loss_options)
         how = f"{lo.get('weighting')}, weights normalised over {lo.get('normalise', 'labels')}"
+        if lo.get("defer"):
+            how += f" and applied from {lo['defer']:.0%} of training on (deferred re-weighting)"
         _, m = model_row(model)
         verdict = "higher" if m["PSP@5"] > m_bce["PSP@5"] else "lower"
         out.append(

@@ -48,6 +48,16 @@ LOSS_OPTIONS: tuple[Option, ...] = (
         choices=NORMALISATIONS,
     ),
     Option(
+        "defer",
+        float,
+        0.0,
+        "deferred re-weighting (Cao et al., 2019): the fraction of training run with plain "
+        "weights before the weighting applies; 0: weighted from the start (METHOD.md)",
+        min=0.0,
+        max=1.0,
+        max_inclusive=False,
+    ),
+    Option(
         "propensity_a",
         float,
         None,
@@ -83,6 +93,7 @@ class Loss(ABC):
         propensity_a: float | None = None,
         propensity_b: float | None = None,
         normalise: str = "labels",
+        defer: float = 0.0,
     ):
         if weighting not in WEIGHTINGS:
             raise UsageError(
@@ -104,6 +115,9 @@ class Loss(ABC):
                 f"{normalise!r} is not one of: {', '.join(NORMALISATIONS)}",
             )
         self.normalise = normalise
+        if not 0.0 <= defer < 1.0:
+            raise UsageError(f"loss:{self.name}.defer", f"must be in [0, 1), got {defer}")
+        self.defer = defer
 
     @abstractmethod
     def positive(self, z: torch.Tensor) -> torch.Tensor:
@@ -122,6 +136,7 @@ class Loss(ABC):
             "propensity_a": self.propensity_a,
             "propensity_b": self.propensity_b,
             "normalise": self.normalise,
+            "defer": self.defer,
         }
 
     def bind(
@@ -154,6 +169,10 @@ class BoundLoss(torch.nn.Module):
     ``weights`` is a non-persistent buffer: it follows the module across devices but stays
     out of ``state_dict``, because it is derived from the dataset and the loss options (both
     recorded elsewhere), and a checkpoint should load whatever loss it was trained with.
+
+    With ``defer`` > 0 (deferred re-weighting) the weights apply only once the training
+    loop reports, through :meth:`set_progress`, that that fraction of training is done;
+    before, every label weighs 1. A loop that never reports trains weighted throughout.
     """
 
     weights: torch.Tensor
@@ -162,6 +181,11 @@ class BoundLoss(torch.nn.Module):
         super().__init__()
         self.loss = loss
         self.register_buffer("weights", weights.to(torch.float32), persistent=False)
+        self.weighted = True
+
+    def set_progress(self, done: float) -> None:
+        """Tell the loss what fraction of training is done (0 at the first step)."""
+        self.weighted = done >= self.loss.defer
 
     def forward(
         self,
@@ -186,9 +210,11 @@ class BoundLoss(torch.nn.Module):
             w = self.weights
         else:
             w = self.weights[columns.to(device=self.weights.device, dtype=torch.long)]
-        w = w.to(device=logits.device, dtype=logits.dtype)
         y = targets.to(logits.dtype)
-        per = y * w * self.loss.positive(logits) + (1 - y) * self.loss.negative(logits)
+        positive = self.loss.positive(logits)
+        if self.weighted:
+            positive = w.to(device=logits.device, dtype=logits.dtype) * positive
+        per = y * positive + (1 - y) * self.loss.negative(logits)
         return per.mean()
 
     def extra_repr(self) -> str:

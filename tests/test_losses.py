@@ -180,6 +180,7 @@ def test_options_validated_and_propensity_override(registry) -> None:
         "weighting",
         "beta",
         "normalise",
+        "defer",
         "propensity_a",
         "propensity_b",
     }
@@ -192,3 +193,28 @@ def test_options_validated_and_propensity_override(registry) -> None:
     got = loss.bind(COUNTS, N_DOCS, propensity_a=0.5, propensity_b=2.6).weights.numpy()
     np.testing.assert_allclose(got, expected_weights("pw", a=0.6, b=2.6), rtol=1e-6)
     assert "weights" not in loss.bind(COUNTS, N_DOCS).state_dict()
+
+
+@pytest.mark.parametrize("name", ["bce", "squared-hinge"])
+def test_deferred_weighting_is_plain_until_its_share_of_training(registry, name: str) -> None:
+    deferred = registry.build("loss", name, {"weighting": "pw-cb", "defer": "0.5"})
+    assert deferred.config()["defer"] == 0.5
+    bound = deferred.bind(COUNTS, N_DOCS)
+    plain = registry.build("loss", name).bind(COUNTS, N_DOCS)
+    weighted = registry.build("loss", name, {"weighting": "pw-cb"}).bind(COUNTS, N_DOCS)
+    gen = torch.Generator().manual_seed(1)
+    z = 3 * torch.randn(6, len(COUNTS), generator=gen)
+    y = (torch.rand(6, len(COUNTS), generator=gen) < 0.5).float()
+    assert plain(z, y).item() != pytest.approx(weighted(z, y).item(), rel=1e-3)
+    # Never told the progress (a loop that does not report): weighted throughout.
+    assert bound(z, y).item() == pytest.approx(weighted(z, y).item(), rel=1e-6)
+    for done, like in ((0.0, plain), (0.49, plain), (0.5, weighted), (0.9, weighted)):
+        bound.set_progress(done)
+        assert bound(z, y).item() == pytest.approx(like(z, y).item(), rel=1e-6), done
+    bound.set_progress(0.1)
+    cols = torch.tensor([5, 2])
+    sub = bound(z[:, cols], y[:, cols], columns=cols)
+    assert sub.item() == pytest.approx(plain(z[:, cols], y[:, cols], columns=cols).item())
+    for bad in ("1.0", "-0.1"):
+        with pytest.raises(UsageError, match="defer"):
+            registry.build("loss", name, {"defer": bad})

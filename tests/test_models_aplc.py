@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import torch
 from test_models_common import (
+    assert_deferred,
     check_common_contract,
     p_at_1,
     prior_p1,
@@ -16,6 +17,7 @@ from test_models_common import (
     reuters_slice,
     synthetic,
     train,
+    weighting_seen_in_training,
 )
 
 from harness.checkpoint import load_checkpoint, save_checkpoint
@@ -137,3 +139,8 @@ def test_aplc_checkpoint_round_trip(reuters_aplc, tmp_path) -> None:
     loaded = load_checkpoint(tmp_path / "ck", registry(), label_names=corpus.label_names)
     docs = [d.words for d in corpus.test[:20]]
     np.testing.assert_allclose(loaded.predict_proba(docs), model.predict_proba(docs), atol=1e-6)
+
+
+def test_aplc_applies_deferred_weighting_late(backbone) -> None:
+    options = {**opts(backbone), "epochs": 2}
+    assert_deferred(weighting_seen_in_training("aplc", synthetic(), options))

@@ -70,6 +70,34 @@ def train(name: str, corpus: Corpus, options: dict, weighting: str = "none"):
     return model
 
 
+def weighting_seen_in_training(name: str, corpus: Corpus, options: dict) -> list[bool]:
+    """Train with PW-cb deferred to the second half of training and return, call by call,
+    whether the loss applied the weights (read by a forward pre-hook on the real loss)."""
+    bound = (
+        registry()
+        .build("loss", "bce", {"weighting": "pw-cb", "defer": "0.5"})
+        .bind(corpus.label_counts, len(corpus.train), corpus.propensity_a, corpus.propensity_b)
+    )
+    seen: list[bool] = []
+    bound.register_forward_pre_hook(lambda module, args: seen.append(module.weighted))
+    model = registry().build("model", name, options)
+    model.fit(
+        [d.words for d in corpus.train],
+        corpus.label_matrix("train"),
+        bound,
+        label_names=corpus.label_names,
+        seed=0,
+        progress=False,
+    )
+    return seen
+
+
+def assert_deferred(seen: list[bool]) -> None:
+    """Plain first, weighted after, and both phases of real length."""
+    assert seen == sorted(seen), "the weighting switched back off"
+    assert seen.count(False) >= 2 and seen.count(True) >= 2, seen
+
+
 def p_at_1(model, corpus: Corpus) -> float:
     scores = model.predict_proba([d.words for d in corpus.test])
     return evaluate(scores, corpus.label_matrix("test"), None, ks=(1,))["P@1"]
@@ -169,3 +197,41 @@ def test_train_loop_weight_averaging_keeps_the_mean_of_snapshots() -> None:
     picked = [after[i] for i in range(4, 12) if i % 2 == 0] + [last]  # epochs 2-3
     torch.testing.assert_close(averaged, torch.stack(picked).mean(0))
     assert not torch.allclose(averaged, last)
+
+
+def test_train_loop_reports_progress_to_the_loss() -> None:
+    torch.manual_seed(0)
+    net = torch.nn.Linear(2, 1)
+    x = torch.randn(6, 2)
+    reported: list[float] = []
+
+    class Recorder:
+        def set_progress(self, done: float) -> None:
+            reported.append(done)
+
+    train_loop(
+        net.parameters(),
+        lambda rng: [np.arange(0, 3), np.arange(3, 6)],
+        lambda rows: net(x[rows]).pow(2).mean(),
+        epochs=3,
+        lr=0.1,
+        weight_decay=0.0,
+        seed=0,
+        progress=False,
+        desc="t",
+        modules=[net],
+        loss=Recorder(),
+    )
+    assert reported == pytest.approx([i / 6 for i in range(6)])
+
+
+@pytest.mark.parametrize(
+    ("name", "options"),
+    [
+        ("linear", {"max_iter": 40}),
+        ("linear", {"solver": "adam", "epochs": 4, "batch_size": 100}),
+        ("attentionxml", {"epochs": 2, "hidden": 8, "fc_size": 8, "max_words": 20}),
+    ],
+)
+def test_models_apply_deferred_weighting_late(name: str, options: dict) -> None:
+    assert_deferred(weighting_seen_in_training(name, synthetic(), options))

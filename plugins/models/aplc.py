@@ -309,6 +309,7 @@ class APLC(XMTCModel):
             modules=[net],
             clip=1.0,
             warmup_frac=0.1,
+            loss=loss,
         )
         return self
 

@@ -285,6 +285,7 @@ class AttentionXML(XMTCModel):
             modules=[self.net],
             average_from=max(1, o["epochs"] - o["swa_epochs"] + 1) if o["swa_epochs"] else 0,
             average_every=o["swa_every"],
+            loss=loss,
         )
         return self
 

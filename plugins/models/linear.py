@@ -159,6 +159,7 @@ class LinearTfidf(XMTCModel):
             modules=[self.net],
             clip=0.0,
             sparse_params=[self.net.weight.weight],
+            loss=loss,
         )
         return self
 
@@ -178,15 +179,13 @@ class LinearTfidf(XMTCModel):
             for i in range(0, n, rows_per_chunk)
         ]
         penalty = 1.0 / (2.0 * o["C"] * n * n_labels)
-        opt = torch.optim.LBFGS(
-            [W, b],
-            lr=1.0,
-            max_iter=o["max_iter"],
-            max_eval=o["max_iter"] * 5 // 4,
-            history_size=10,
-            tolerance_grad=1e-9,
-            tolerance_change=1e-12,
-            line_search_fn="strong_wolfe",
+        # Deferred re-weighting as two solves: plain weights for that share of the
+        # iterations, then the weighting, warm-started (the objective is convex, so this
+        # mostly saves iterations; it is here so every model honours the loss option).
+        defer = float(getattr(getattr(loss, "loss", None), "defer", 0.0))
+        plain = min(o["max_iter"] - 1, round(o["max_iter"] * defer))
+        phases = (
+            [(0.0, plain), (1.0, o["max_iter"] - plain)] if plain > 0 else [(1.0, o["max_iter"])]
         )
         bar = tqdm(total=o["max_iter"], desc="linear (lbfgs)", disable=not progress, leave=False)
 
@@ -207,7 +206,20 @@ class LinearTfidf(XMTCModel):
         net.train()
         W.requires_grad_(True)
         try:
-            opt.step(closure)
+            for done, iters in phases:
+                if hasattr(loss, "set_progress"):
+                    loss.set_progress(done)
+                opt = torch.optim.LBFGS(
+                    [W, b],
+                    lr=1.0,
+                    max_iter=iters,
+                    max_eval=iters * 5 // 4,
+                    history_size=10,
+                    tolerance_grad=1e-9,
+                    tolerance_change=1e-12,
+                    line_search_fn="strong_wolfe",
+                )
+                opt.step(closure)
         finally:
             bar.close()
             net.eval()

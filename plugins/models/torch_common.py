@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import random
 from collections.abc import Callable, Iterator, Sequence
+from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
@@ -140,6 +141,7 @@ def train_loop(
     sparse_params: Sequence[torch.nn.Parameter] = (),
     average_from: int = 0,
     average_every: int = 50,
+    loss: Any = None,
 ) -> list[float]:
     """AdamW over ``epochs`` with a linear-decay schedule (optional warm-up), gradient
     clipping and one tqdm bar; ``step(rows)`` returns the batch loss. Returns epoch means.
@@ -151,7 +153,12 @@ def train_loop(
     that epoch (1-based) on, the weights of ``modules[0]`` are averaged every
     ``average_every`` steps (:class:`torch.optim.swa_utils.AveragedModel`), and the average
     replaces them when training ends.
+
+    ``loss``: the bound loss ``step`` calls; when it has ``set_progress`` (deferred
+    re-weighting, :class:`harness.losses.BoundLoss`) it hears the fraction of steps done
+    before each step.
     """
+    set_progress = getattr(loss, "set_progress", None)
     rng = np.random.default_rng(seed)
     opts: list[torch.optim.Optimizer] = [
         torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay)
@@ -181,16 +188,18 @@ def train_loop(
                 m.train()
             losses = []
             for rows in batches_of_epoch(rng):
-                loss = step(rows)
+                if set_progress is not None:
+                    set_progress(n_steps / total)
+                batch_loss = step(rows)
                 for o in opts:
                     o.zero_grad(set_to_none=True)
-                loss.backward()
+                batch_loss.backward()
                 if clip:
                     torch.nn.utils.clip_grad_norm_(dense, clip)
                 for o, sc in zip(opts, scheds, strict=True):
                     o.step()
                     sc.step()
-                losses.append(float(loss.detach()))
+                losses.append(float(batch_loss.detach()))
                 if averaged is not None and epoch + 1 >= average_from:
                     if n_steps % average_every == 0:
                         averaged.update_parameters(modules[0])
