@@ -53,16 +53,23 @@ def prior_p1(corpus: Corpus) -> float:
     return evaluate(scores, corpus.label_matrix("test"), None, ks=(1,))["P@1"]
 
 
-def train(name: str, corpus: Corpus, options: dict, weighting: str = "none"):
-    reg = registry()
-    loss = reg.build("loss", "bce", {"weighting": weighting}).bind(
-        corpus.label_counts, len(corpus.train), corpus.propensity_a, corpus.propensity_b
+def bound_loss(corpus: Corpus, **loss_options: str):
+    """The bce loss plugin with these options, bound to the corpus's training labels."""
+    return (
+        registry()
+        .build("loss", "bce", loss_options)
+        .bind(corpus.label_counts, len(corpus.train), corpus.propensity_a, corpus.propensity_b)
     )
-    model = reg.build("model", name, options)
+
+
+def train(name: str, corpus: Corpus, options: dict, weighting: str = "none", loss=None):
+    """A model plugin fitted on the corpus's training split (with ``loss``, a bound loss,
+    or else bce with ``weighting``)."""
+    model = registry().build("model", name, options)
     model.fit(
         [d.words for d in corpus.train],
         corpus.label_matrix("train"),
-        loss,
+        loss if loss is not None else bound_loss(corpus, weighting=weighting),
         label_names=corpus.label_names,
         seed=0,
         progress=False,
@@ -73,22 +80,10 @@ def train(name: str, corpus: Corpus, options: dict, weighting: str = "none"):
 def weighting_seen_in_training(name: str, corpus: Corpus, options: dict) -> list[bool]:
     """Train with PW-cb deferred to the second half of training and return, call by call,
     whether the loss applied the weights (read by a forward pre-hook on the real loss)."""
-    bound = (
-        registry()
-        .build("loss", "bce", {"weighting": "pw-cb", "defer": "0.5"})
-        .bind(corpus.label_counts, len(corpus.train), corpus.propensity_a, corpus.propensity_b)
-    )
+    loss = bound_loss(corpus, weighting="pw-cb", defer="0.5")
     seen: list[bool] = []
-    bound.register_forward_pre_hook(lambda module, args: seen.append(module.weighted))
-    model = registry().build("model", name, options)
-    model.fit(
-        [d.words for d in corpus.train],
-        corpus.label_matrix("train"),
-        bound,
-        label_names=corpus.label_names,
-        seed=0,
-        progress=False,
-    )
+    loss.register_forward_pre_hook(lambda module, args: seen.append(module.weighted))
+    train(name, corpus, options, loss=loss)
     return seen
 
 
