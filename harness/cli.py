@@ -78,6 +78,9 @@ def _attach_commands() -> None:
 
     cli.add_command(train)
     cli.add_command(models)
+    from harness.model_compare import compare_models
+
+    cli.add_command(compare_models)
 
 
 _attach_commands()

@@ -94,6 +94,17 @@ class MetricAccumulator:
 
     def update(self, scores: np.ndarray, y: sp.spmatrix | sp.sparray) -> None:
         """Add a batch: ``scores`` (rows x L, dense) and their binary labels ``y`` (rows x L)."""
+        terms = self.document_terms(scores, y)
+        self.n_docs += terms["p"].shape[0]
+        for name, values in terms.items():
+            self._sums[name] += values.sum(axis=0)
+
+    def document_terms(
+        self, scores: np.ndarray, y: sp.spmatrix | sp.sparray
+    ) -> dict[str, np.ndarray]:
+        """Each document's share of every running sum, ``(rows, kmax)`` per sum (column
+        ``k - 1`` for @k). Summed over documents, with any multiplicities, they give the
+        metrics of that multiset of documents (:meth:`result_of`): what a bootstrap needs."""
         scores = np.asarray(scores)
         if scores.ndim != 2 or scores.shape != y.shape:
             raise ValueError(f"scores {scores.shape} and labels {y.shape} must have one shape")
@@ -103,9 +114,9 @@ class MetricAccumulator:
         n, n_labels = scores.shape
         if self.inv_p is not None and self.inv_p.shape != (n_labels,):
             raise ValueError(f"propensities have shape {self.inv_p.shape}, expected ({n_labels},)")
+        out = {name: np.zeros((n, self.kmax)) for name in self._sums}
         if n == 0:
-            return
-        self.n_docs += n
+            return out
         kk = min(self.kmax, n_labels)
         pred = top_k(scores, kk)
         rows = np.repeat(np.arange(n), kk)
@@ -115,17 +126,17 @@ class MetricAccumulator:
         # DCG 0 everywhere, so any positive normaliser (here one label's) makes it count 0.
         n_true = np.clip(np.diff(y.indptr), 1, self.kmax)
         cum_idcg = np.minimum(self._cumdisc[n_true - 1][:, None], self._cumdisc)
-        s = self._sums
-        s["p"] += np.cumsum(hits, axis=1).sum(axis=0)
-        s["ndcg"] += (np.cumsum(hits * self._disc, axis=1) / cum_idcg).sum(axis=0)
+        out["p"] = np.cumsum(hits, axis=1)
+        out["ndcg"] = np.cumsum(hits * self._disc, axis=1) / cum_idcg
         if self.inv_p is None:
-            return
+            return out
         gains = np.zeros((n, self.kmax))
         gains[:, :kk] = hits[:, :kk] * self.inv_p[pred]
         best = self._best_gains(y, n)
         for gain, suffix in ((gains, "num"), (best, "den")):
-            s[f"psp_{suffix}"] += np.cumsum(gain, axis=1).sum(axis=0)
-            s[f"psndcg_{suffix}"] += (np.cumsum(gain * self._disc, axis=1) / cum_idcg).sum(axis=0)
+            out[f"psp_{suffix}"] = np.cumsum(gain, axis=1)
+            out[f"psndcg_{suffix}"] = np.cumsum(gain * self._disc, axis=1) / cum_idcg
+        return out
 
     def _best_gains(self, y: sp.csr_matrix, n: int) -> np.ndarray:
         """Per document, its true labels' ``1/p`` sorted descending, padded to ``kmax``."""
@@ -140,19 +151,21 @@ class MetricAccumulator:
 
     def result(self) -> dict[str, float]:
         """Metrics over every document seen, keyed ``"P@1"``, ``"nDCG@3"``, ``"PSP@5"``..."""
+        return self.result_of(self._sums, self.n_docs)
+
+    def result_of(self, sums: dict[str, np.ndarray], n: float) -> dict[str, float]:
+        """Metrics from summed :meth:`document_terms` over ``n`` documents."""
         out: dict[str, float] = {}
-        s = self._sums
-        n = self.n_docs
         with np.errstate(divide="ignore", invalid="ignore"):
             for k in self.ks:
                 i = k - 1
-                out[f"P@{k}"] = float(s["p"][i] / k / n) if n else float("nan")
-                out[f"nDCG@{k}"] = float(s["ndcg"][i] / n) if n else float("nan")
+                out[f"P@{k}"] = float(sums["p"][i] / k / n) if n else float("nan")
+                out[f"nDCG@{k}"] = float(sums["ndcg"][i] / n) if n else float("nan")
                 if self.inv_p is None:
                     continue
                 for name, key in (("PSP", "psp"), ("PSnDCG", "psndcg")):
-                    den = s[f"{key}_den"][i]
-                    out[f"{name}@{k}"] = float(s[f"{key}_num"][i] / den) if den else float("nan")
+                    den = sums[f"{key}_den"][i]
+                    out[f"{name}@{k}"] = float(sums[f"{key}_num"][i] / den) if den else float("nan")
         return out
 
 

@@ -16,6 +16,7 @@ from harness.cli_options import (
     model_options,
     model_selection_options,
 )
+from harness.errors import HarnessError
 from harness.report.leaderboard import FORMATS, render_table
 from harness.store.schema import TrainedModel
 from harness.store.session import open_store
@@ -96,6 +97,23 @@ def train(
     click.echo(metrics_table(row.metrics))
 
 
+def _weighting(app: AppContext, row: TrainedModel, defaults: dict[str, dict]) -> str:
+    """The weighting plus any loss option not at its default (``pw-cb defer=0.66``), so two
+    rows trained with one weighting but different loss options can be told apart."""
+    if row.loss not in defaults:
+        try:
+            defaults[row.loss] = app.registry.get("loss", row.loss).resolve_options({})
+        except HarnessError:  # a loss plugin no longer installed: show what was recorded
+            defaults[row.loss] = {}
+    base = defaults[row.loss]
+    extra = [
+        f"{k}={v}"
+        for k, v in sorted((row.loss_options or {}).items())
+        if k != "weighting" and k in base and v != base[k]
+    ]
+    return " ".join([row.weighting, *extra])
+
+
 @click.command("models")
 @click.option("--dataset", help="Only models trained on this dataset.")
 @click.option("--model", help="Only this model plugin.")
@@ -129,11 +147,12 @@ def models(app: AppContext, dataset: str | None, model: str | None, fmt: str) ->
         return
     table, records = [], []
     headers = ["id", "dataset", "model", "loss", "weighting", "seed", *METRIC_COLUMNS]
+    defaults: dict[str, dict] = {}
     headers += ["train s", "spec"]
     for r in rows:
         m = r.metrics or {}
         table.append(
-            [r.id, r.dataset, r.model, r.loss, r.weighting, r.seed]
+            [r.id, r.dataset, r.model, r.loss, _weighting(app, r, defaults), r.seed]
             + [f"{m[c]:.4f}" if c in m else "" for c in METRIC_COLUMNS]
             + [f"{r.train_seconds:.0f}" if r.train_seconds is not None else "", r.spec_hash]
         )

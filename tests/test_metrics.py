@@ -83,6 +83,22 @@ def test_chunking_and_accumulator_agree_with_one_pass() -> None:
     assert set(whole) == {f"{m}@{k}" for m in ("P", "nDCG", "PSP", "PSnDCG") for k in (1, 3, 5)}
 
 
+def test_weighted_document_terms_equal_evaluating_the_resample() -> None:
+    """Counting each document's terms by its multiplicity in a bootstrap resample gives the
+    metrics of evaluating the resampled rows themselves (what compare-models relies on)."""
+    scores, y, p = random_case(5, n=50)
+    ycsr = sp.csr_matrix(y)
+    acc = MetricAccumulator(p, ks=(1, 3, 5))
+    terms = acc.document_terms(scores, ycsr)
+    rows = np.random.default_rng(2).integers(0, 50, size=50)
+    counts = np.bincount(rows, minlength=50).astype(float)
+    got = acc.result_of({k: counts @ v for k, v in terms.items()}, counts.sum())
+    want = evaluate(scores[rows], ycsr[rows], p, ks=(1, 3, 5))
+    assert got.keys() == want.keys()
+    for key in want:
+        assert got[key] == pytest.approx(want[key], abs=1e-12), key
+
+
 def test_memmap_scores(tmp_path) -> None:
     scores, y, p = random_case(3, ties=False)
     mm = np.memmap(tmp_path / "s.f32", dtype=np.float32, mode="w+", shape=scores.shape)

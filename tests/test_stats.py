@@ -1,4 +1,5 @@
-"""Wilson intervals and exact McNemar against statsmodels' implementations."""
+"""Wilson intervals and exact McNemar against statsmodels' implementations; the paired
+bootstrap against the normal theory of a mean and against pairing."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import pytest
 from statsmodels.stats import contingency_tables as contingency
 from statsmodels.stats import proportion
 
-from harness.report.stats import mcnemar_exact, wilson_interval
+from harness.report.stats import mcnemar_exact, paired_bootstrap, wilson_interval
 
 
 @pytest.mark.parametrize("confidence", [0.95, 0.9, 0.99])
@@ -47,3 +48,34 @@ def test_mcnemar_no_discordant_pairs_and_bad_input() -> None:
     assert mcnemar_exact(0, 12) < 0.001
     with pytest.raises(ValueError):
         mcnemar_exact(-1, 2)
+
+
+def test_paired_bootstrap_of_a_mean_matches_normal_theory() -> None:
+    x = np.random.default_rng(3).normal(0.3, 1.0, size=2000)
+    calls: list[int] = []
+    got = paired_bootstrap(
+        lambda rows: x[rows].mean(), len(x), 2000, seed=1, on_resample=lambda: calls.append(1)
+    )
+    assert len(calls) == 2000
+    half = 1.959964 * x.std() / math.sqrt(len(x))
+    assert got.estimate[0] == pytest.approx(x.mean())
+    assert got.low[0] == pytest.approx(x.mean() - half, abs=0.2 * half)
+    assert got.high[0] == pytest.approx(x.mean() + half, abs=0.2 * half)
+    assert got.share_not_positive[0] == 0.0
+
+
+def test_paired_bootstrap_resamples_both_sides_together() -> None:
+    """B is A plus 0.05 on every item: huge spread between items, none between the pairs.
+    Resampled as pairs the difference never moves; a second statistic (A alone) does."""
+    a = np.random.default_rng(4).uniform(0, 10, size=500)
+    b = a + 0.05
+    got = paired_bootstrap(
+        lambda rows: np.array([b[rows].mean() - a[rows].mean(), a[rows].mean()]), len(a), 500
+    )
+    assert got.low[0] == pytest.approx(0.05) and got.high[0] == pytest.approx(0.05)
+    assert got.high[1] - got.low[1] > 0.3
+    assert list(got.share_not_positive) == [0.0, 0.0]
+    same = paired_bootstrap(lambda rows: b[rows].mean() - b[rows].mean(), len(a), 50)
+    assert same.estimate[0] == 0.0 and same.share_not_positive[0] == 1.0
+    with pytest.raises(ValueError, match="2 items"):
+        paired_bootstrap(lambda rows: a[rows].mean(), 1)
