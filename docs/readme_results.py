@@ -3,7 +3,7 @@ docs/reuters_results.sh generated (each one the output of one harness command), 
 sentences built from results.db (read-only): which model each run attacked, and the
 default model's metrics against its PW-cb counterparts.
 
-    python docs/readme_results.py POS=2 POS_PWCB=4 NEG=1 NEGC=3 [BCE_MODEL=5 PWCB_MODELS=6,7]
+    python docs/readme_results.py POS=2 POS_PWCB=4 NEG=1 NEGC=3 [BCE_MODEL=5 PWCB_MODELS=6,7,8]
 """
 
 from __future__ import annotations
@@ -93,7 +93,36 @@ def optimum_note() -> str:
         "the trained PW-cb networks fall short of it. That suggests (taking the bce model's "
         "probabilities as the truth, an approximation) that on this corpus the gap is in how "
         "the network learns under these weights, where a tail label's single document counts "
-        "up to ~190 times a head label's, rather than in the loss's optimum."
+        "up to ~190 times a head label's, rather than in the loss's optimum. Deferred "
+        "re-weighting (`--loss-opt defer=F`, after Cao et al., 2019) acts on exactly that: the "
+        "network learns its features under plain weights for the first fraction F of training "
+        "and only then under PW-cb."
+    )
+
+
+def bootstrap_note() -> str:
+    """The compare-models table (docs/reuters_results.sh with PWCB_MODEL) and which of its
+    intervals clear zero, read from the same command's JSON."""
+    md, js = OUT / "compare_models.md", OUT / "compare_models.json"
+    if not (md.exists() and js.exists()):
+        return ""
+    doc = json.loads(js.read_text())
+    a, b = doc["model_a"], doc["model_b"]
+    above = [r["metric"] for r in doc["rows"] if r["low"] > 0]
+    below = [r["metric"] for r in doc["rows"] if r["high"] < 0]
+    level = [r["metric"] for r in doc["rows"] if r["low"] <= 0 <= r["high"]]
+
+    def names(ms: list[str]) -> str:
+        return ", ".join(ms) if ms else "none"
+
+    return (
+        f"Is model {b}'s difference from model {a} more than the luck of this test split? "
+        f"Both score the same {doc['n_documents']:,} test documents; resampling documents "
+        f"(`xmtc-harness compare-models {a} {b}`, {doc['resamples']} resamples) gives each "
+        "difference a 95% interval:\n\n"
+        + table("compare_models.md")
+        + f"\n\nModel {b} is ahead, with intervals clear of zero, on: {names(above)}; behind on: "
+        f"{names(below)}; within resampling noise on: {names(level)}."
     )
 
 
@@ -154,6 +183,8 @@ output of one command on `results.db`; `docs/reuters_results.sh` regenerates the
 {loss_comparison(bce, weighted)}
 
 {optimum_note()}
+
+{bootstrap_note()}
 
 **Positive-targeted attacks** (the paper's Table 3; AttentionXML with bce and with PW-cb,
 k = 5, GloVe substituter, USE similarity ≥ 0.8 (cosine), θ = 0.1;

@@ -2,10 +2,11 @@
 # Regenerates docs/reuters/: the Reuters-21578 tables, plots, examples and HTML report that the
 # README shows, from the runs in results.db. Every file is the output of one harness command.
 #
-#   POS=2 NEG=1 NEGC=3 POS_PWCB=4 [BCE_MODEL=5] bash docs/reuters_results.sh
+#   POS=2 NEG=1 NEGC=3 POS_PWCB=4 [BCE_MODEL=5 [PWCB_MODEL=8]] bash docs/reuters_results.sh
 #
 # POS / POS_PWCB: positive-targeted runs on AttentionXML trained with bce and with bce+PW-cb;
-# NEG / NEGC: negative-targeted runs without and with --cluster.
+# NEG / NEGC: negative-targeted runs without and with --cluster; BCE_MODEL / PWCB_MODEL: the
+# trained models whose test metrics are compared with a paired bootstrap.
 set -euo pipefail
 : "${POS:?run id of the positive-targeted bce run}" "${NEG:?}" "${NEGC:?}" "${POS_PWCB:?}"
 out=docs/reuters
@@ -30,4 +31,10 @@ x report --run "$POS" --run "$POS_PWCB" --run "$NEG" --run "$NEGC" --out "$out/r
 if [ -n "${BCE_MODEL:-}" ]; then
   echo "+ python docs/reweighted_optimum.py --model-id $BCE_MODEL" >&2
   python docs/reweighted_optimum.py --model-id "$BCE_MODEL" > "$out/reweighted_optimum.md"
+fi
+if [ -n "${BCE_MODEL:-}" ] && [ -n "${PWCB_MODEL:-}" ]; then
+  for fmt in markdown json; do
+    x compare-models "$BCE_MODEL" "$PWCB_MODEL" --format "$fmt" --no-progress \
+      > "$out/compare_models.${fmt/markdown/md}"
+  done
 fi
