@@ -8,10 +8,12 @@ gives an interval for B − A and the share of resamples in which B did not beat
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import click
 import numpy as np
+import scipy.sparse as sp
 from tqdm.auto import tqdm
 
 from harness.checkpoint import load_checkpoint
@@ -19,12 +21,14 @@ from harness.cli import AppContext, pass_app
 from harness.errors import UsageError
 from harness.labelstats import propensities
 from harness.metrics import MetricAccumulator
-from harness.report.leaderboard import FORMATS, render_table
-from harness.report.stats import paired_bootstrap
+from harness.report.commands import format_option
+from harness.report.leaderboard import render_table
+from harness.report.stats import PairedBootstrap, paired_bootstrap
 from harness.store.schema import TrainedModel
 from harness.store.session import open_store
 
 DEFAULT_METRICS = ("P@1", "P@3", "P@5", "PSP@1", "PSP@3", "PSP@5")
+METRIC_FAMILIES = ("P", "nDCG", "PSP", "PSnDCG")
 
 
 def _rows(db: str, ids: tuple[int, int]) -> list[TrainedModel]:
@@ -46,6 +50,51 @@ def _rows(db: str, ids: tuple[int, int]) -> list[TrainedModel]:
             f"on {a.dataset} ({a.dataset_fingerprint}); only models of one dataset compare",
         )
     return [a, b]
+
+
+def metric_ks(metrics: Sequence[str]) -> list[int]:
+    """The cut-offs ``k`` that ``metrics`` (``PSP@5``...) need; a clear error for a name
+    that is not one of the metrics of harness.metrics."""
+    ks = set()
+    for m in metrics:
+        family, _, k = m.partition("@")
+        if family not in METRIC_FAMILIES or not k.isdigit() or int(k) < 1:
+            raise UsageError(
+                "--metric", f"unknown {m!r}; expected {', '.join(METRIC_FAMILIES)} @ k, e.g. PSP@5"
+            )
+        ks.add(int(k))
+    return sorted(ks)
+
+
+def metric_differences(
+    scores: Sequence[np.ndarray],
+    y: sp.csr_matrix,
+    props: np.ndarray,
+    metrics: Sequence[str],
+    resamples: int = 1000,
+    seed: int = 0,
+    on_resample: Callable[[], object] | None = None,
+) -> tuple[list[dict[str, float]], PairedBootstrap]:
+    """Both score matrices' metrics on all rows, and the paired bootstrap of ``B − A`` for
+    each of ``metrics`` (documents resampled together for both models)."""
+    ks = metric_ks(metrics)
+    # Rank once: each document's share of every metric's sums, so a resample is a weighted
+    # sum of those shares rather than a re-ranking of the whole score matrix.
+    acc = MetricAccumulator(props, ks)
+    terms = [acc.document_terms(s, y) for s in scores]
+    n = y.shape[0]
+
+    def metrics_of(t: dict[str, np.ndarray], counts: np.ndarray) -> dict[str, float]:
+        return acc.result_of({k: counts @ v for k, v in t.items()}, float(counts.sum()))
+
+    full = [metrics_of(t, np.ones(n)) for t in terms]
+
+    def difference(rows: np.ndarray) -> np.ndarray:
+        counts = np.bincount(rows, minlength=n).astype(np.float64)
+        ma, mb = (metrics_of(t, counts) for t in terms)
+        return np.array([mb[m] - ma[m] for m in metrics])
+
+    return full, paired_bootstrap(difference, n, resamples, seed=seed, on_resample=on_resample)
 
 
 @click.command("compare-models")
@@ -72,15 +121,7 @@ def _rows(db: str, ids: tuple[int, int]) -> list[TrainedModel]:
     help="Bootstrap resamples of the test documents.",
 )
 @click.option("--seed", type=int, default=0, show_default=True, help="Resampling seed.")
-@click.option(
-    "--format",
-    "fmt",
-    type=click.Choice(FORMATS),
-    default="simple",
-    show_default=True,
-    metavar="FORMAT",
-    help="Any tabulate format (simple, github, latex, ...), or markdown, csv, json.",
-)
+@format_option()
 @click.option("--progress/--no-progress", default=True, help="Show the progress bar.")
 @pass_app
 def compare_models(
@@ -95,6 +136,7 @@ def compare_models(
     progress: bool,
 ) -> None:
     """Compare two trained models' test metrics, with 95% paired bootstrap intervals on B − A."""
+    metric_ks(metrics)  # before the slow part: loading and scoring
     a, b = _rows(app.db, (model_a, model_b))
     reg = app.registry
     opts = dict((a.config or {}).get("dataset_options") or {})
@@ -118,37 +160,13 @@ def compare_models(
             expected_hash=row.checkpoint_hash,
         )
         scores.append(model.predict_proba(docs))
-    y = corpus.label_matrix("test")
     props = propensities(
         corpus.label_counts, len(corpus.train), corpus.propensity_a, corpus.propensity_b
     )
-    ks = sorted({int(m.partition("@")[2]) for m in metrics if m.partition("@")[2].isdigit()})
-    if not ks or min(ks) < 1:
-        raise UsageError("--metric", f"expected names like PSP@5, got {', '.join(metrics)}")
-    # Rank once: each document's share of every metric's sums, so a resample is a weighted
-    # sum of those shares rather than a re-ranking of the whole score matrix.
-    acc = MetricAccumulator(props, ks)
-    terms = [acc.document_terms(s, y) for s in scores]
-    n = len(docs)
-
-    def metrics_of(t: dict[str, np.ndarray], counts: np.ndarray) -> dict[str, float]:
-        return acc.result_of({k: counts @ v for k, v in t.items()}, float(counts.sum()))
-
-    full = [metrics_of(t, np.ones(n)) for t in terms]
-    unknown = [m for m in metrics if m not in full[0]]
-    if unknown:
-        raise UsageError("--metric", f"unknown {', '.join(unknown)}; known: {', '.join(full[0])}")
-
     bar = tqdm(total=resamples, desc="bootstrap", unit="resample", disable=not progress)
-
-    def difference(rows: np.ndarray) -> np.ndarray:
-        counts = np.bincount(rows, minlength=n).astype(np.float64)
-        ma, mb = (metrics_of(t, counts) for t in terms)
-        return np.array([mb[m] - ma[m] for m in metrics])
-
     try:
-        boot = paired_bootstrap(
-            difference, n, n_resamples=resamples, seed=seed, on_resample=bar.update
+        full, boot = metric_differences(
+            scores, corpus.label_matrix("test"), props, metrics, resamples, seed, bar.update
         )
     finally:
         bar.close()
@@ -176,13 +194,11 @@ def compare_models(
                 "share_b_not_above_a": float(boot.share_not_positive[i]),
             }
         )
+    n = len(docs)
     note = (
         f"{n} test documents of {a.dataset}, resampled {resamples} times (seed {seed}); "
         f"'B ≤ A': share of resamples where model {b.id} did not beat model {a.id}."
     )
     meta = {"model_a": a.id, "model_b": b.id, "n_documents": n, "resamples": resamples}
-    click.echo(
-        render_table(
-            headers, table, fmt, footnotes=[note], records=records, meta=meta | {"seed": seed}
-        )
-    )
+    meta["seed"] = seed
+    click.echo(render_table(headers, table, fmt, footnotes=[note], records=records, meta=meta))

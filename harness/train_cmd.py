@@ -17,7 +17,8 @@ from harness.cli_options import (
     model_selection_options,
 )
 from harness.errors import HarnessError
-from harness.report.leaderboard import FORMATS, render_table
+from harness.report.commands import format_option
+from harness.report.leaderboard import render_table
 from harness.store.schema import TrainedModel
 from harness.store.session import open_store
 from harness.training import ModelSpec, find_trained, train_and_record
@@ -117,15 +118,7 @@ def _weighting(app: AppContext, row: TrainedModel, defaults: dict[str, dict]) ->
 @click.command("models")
 @click.option("--dataset", help="Only models trained on this dataset.")
 @click.option("--model", help="Only this model plugin.")
-@click.option(
-    "--format",
-    "fmt",
-    type=click.Choice(FORMATS),
-    default="simple",
-    show_default=True,
-    metavar="FORMAT",
-    help="Any tabulate format (simple, github, latex, ...), or markdown, csv, json.",
-)
+@format_option()
 @pass_app
 def models(app: AppContext, dataset: str | None, model: str | None, fmt: str) -> None:
     """List the trained models recorded in the results database, with their test metrics."""

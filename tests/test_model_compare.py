@@ -77,7 +77,8 @@ def test_compare_reports_both_models_metrics_and_a_paired_interval(db: str) -> N
         (["1", "9"], ["MODEL_B", "no trained model with id 9"]),
         (["1", "3"], ["MODEL_B", "only models of one dataset compare"]),
         (["1", "2", "--metric", "PSP@x"], ["--metric", "PSP@x"]),
-        (["1", "2", "--metric", "MAP@3"], ["--metric", "unknown MAP@3"]),
+        (["1", "2", "--metric", "MAP@3"], ["--metric", "unknown 'MAP@3'"]),
+        (["1", "2", "--metric", "PSP@0"], ["--metric", "unknown 'PSP@0'"]),
     ],
 )
 def test_bad_comparisons_name_the_argument(db: str, args, needles, capsys) -> None:
