@@ -211,6 +211,47 @@ def test_runs_of_one_group_are_pooled(tmp_path: Path) -> None:
     store.dispose()
 
 
+def test_runs_of_different_trained_models_are_separate_rows(tmp_path: Path) -> None:
+    """Same model plugin, loss and weighting, but trained differently (here: two recorded
+    models): one row each, told apart by a 'trained model' column; runs of one trained
+    model still pool."""
+    from harness.store.schema import Run, TrainedModel
+
+    store = build_report_db(tmp_path / "r.db", per_bin=6)
+
+    def add_models(s) -> None:  # type: ignore[no-untyped-def]
+        first = s.get(Run, 1)
+        ids = []
+        for name in ("plain", "deferred"):
+            tm = TrainedModel(spec_hash=name, dataset=first.dataset, dataset_fingerprint="f",
+                              model=first.model, loss=first.loss, weighting=first.weighting,
+                              seed=0, checkpoint_path="/nowhere", checkpoint_hash="0")  # fmt: skip
+            s.add(tm)
+            s.flush()
+            ids.append(tm.id)
+        first.trained_model_id = ids[0]
+        for tm_id, seed in ((ids[1], 1), (ids[0], 2)):
+            twin = Run(**{c: getattr(first, c) for c in ("config_hash", "config", "dataset",
+                      "model", "loss", "weighting", "attack", "cluster", "k", "harness_version",
+                      "bins")}, seed=seed, status="finished", trained_model_id=tm_id)  # fmt: skip
+            s.add(twin)
+            s.flush()
+            s.add(Trial(run_id=twin.id, trial_index=0, sample_id="x", target_labels=[1],
+                        target_names=["topic-01"], label_freq=2, bin_index=0, attack="positive",
+                        outcome="success", n_words=50, n_changed=1, similarity=0.9,
+                        change_rate=0.02))  # fmt: skip
+
+    store.write(add_models)
+    flt = RunFilter(weightings=("none",), models=("attentionxml",), attacks=("positive",))
+    lb = build_leaderboard(store, flt)
+    assert "trained_model_id" in lb.shown_fields
+    assert [(r.key["trained_model_id"], r.run_ids) for r in lb.rows] == [(1, [1, 6]), (2, [5])]
+    text = render_leaderboard(lb)
+    assert "trained model" in text and "1,6" in text
+    assert [r.label(lb.shown_fields) for r in lb.rows][0].startswith("attentionxml / model 1")
+    store.dispose()
+
+
 def test_run_summary_for_eval(db: Path) -> None:
     store = open_store(str(db), create=False)
     text = render_run_summary(store, 2, scale="angular")

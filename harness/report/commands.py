@@ -295,8 +295,9 @@ def leaderboard(
 ) -> None:
     """Success rate per label-frequency bin, with 95% Wilson intervals, by run group.
 
-    Rows group runs by model, loss and weighting (and dataset, attack and clustering where
-    the selection mixes them). 'skipped-not-attackable' trials are left out of all rates;
+    Rows group runs by trained model, loss and weighting (and dataset, attack and clustering
+    where the selection mixes them): runs of one trained model pool, models trained with
+    different options do not. 'skipped-not-attackable' trials are left out of all rates;
     'error' trials are counted in their own column and left out of the denominator.
     """
     flt = make_filter(**selection)

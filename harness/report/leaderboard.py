@@ -62,7 +62,11 @@ EXTRA_FORMATS = ("csv", "json", "markdown")
 FORMATS = tuple(dict.fromkeys((*tabulate_formats, *EXTRA_FORMATS)))
 """Every tabulate format plus csv, json and markdown (tabulate already has ``latex``)."""
 
-GROUP_FIELDS = ("dataset", "model", "loss", "weighting", "attack", "cluster")
+GROUP_FIELDS = ("dataset", "model", "trained_model_id", "loss", "weighting", "attack", "cluster")
+"""What makes runs one row. The trained model's id is part of it: two attentionxml + bce +
+PW-cb models trained with different options (``defer``, epochs, ...) are different rows,
+while runs of one trained model (more samples, another seed) pool."""
+FIELD_TITLES = {"trained_model_id": "trained model"}
 ALWAYS_SHOWN = ("model", "loss", "weighting")
 
 
@@ -168,7 +172,7 @@ def freq_label(lo: int, hi: int) -> str:
 
 @dataclass
 class LeaderboardRow:
-    """One group of runs (same dataset, model, loss, weighting, attack, clustering)."""
+    """One group of runs (same dataset, trained model, loss, weighting, attack, clustering)."""
 
     key: dict[str, Any]
     run_ids: list[int]
@@ -180,7 +184,10 @@ class LeaderboardRow:
         parts = []
         for f in fields:
             v = self.key[f]
-            parts.append(("cluster" if v else "no-cluster") if f == "cluster" else str(v))
+            if f == "cluster":
+                parts.append("cluster" if v else "no-cluster")
+            else:
+                parts.append(f"model {v}" if f == "trained_model_id" else str(v))
         return " / ".join(parts)
 
 
@@ -208,8 +215,9 @@ def _group_key(run: Run) -> tuple[Any, ...]:
     return tuple(getattr(run, f) for f in GROUP_FIELDS)
 
 
-def _sort_key(key: tuple[Any, ...]) -> tuple[str, ...]:
-    return tuple(str(v) for v in key)
+def _sort_key(key: tuple[Any, ...]) -> tuple[tuple[bool, str], ...]:
+    # Numbers in numeric order (model 10 after model 9); None (no trained model) last.
+    return tuple((v is None, f"{v:09d}" if isinstance(v, int) else str(v)) for v in key)
 
 
 def build_leaderboard(store: Store, flt: RunFilter) -> Leaderboard:
@@ -340,7 +348,7 @@ def leaderboard_table(
 ) -> tuple[list[str], list[list[str]]]:
     """Headers and text rows: group columns, one column per bin, then the overall block
     (without ``overall``: one 'all bins' column of the same metric instead)."""
-    headers = [*lb.shown_fields, "runs"]
+    headers = [*_field_titles(lb), "runs"]
     headers += [lb.bin_label(i) for i in lb.bin_indices]
     headers += _overall_columns(scale) if overall else ["all bins"]
     rows = []
@@ -360,7 +368,7 @@ def leaderboard_table(
 def summary_table(lb: Leaderboard, scale: str = "cosine") -> tuple[list[str], list[list[str]]]:
     """The paper's Table 3 / Table 5 shape: one row per group, overall numbers only."""
     headers = [
-        *lb.shown_fields,
+        *_field_titles(lb),
         "runs",
         "success %",
         "95% Wilson CI",
@@ -387,10 +395,14 @@ def summary_table(lb: Leaderboard, scale: str = "cosine") -> tuple[list[str], li
     return headers, rows
 
 
+def _field_titles(lb: Leaderboard) -> list[str]:
+    return [FIELD_TITLES.get(f, f) for f in lb.shown_fields]
+
+
 def _field_text(name: str, value: Any) -> str:
     if name == "cluster":
         return "yes" if value else "no"
-    return str(value)
+    return "–" if value is None else str(value)
 
 
 def cell_record(c: CellStats, scale: str) -> dict[str, Any]:
