@@ -126,6 +126,26 @@ def bootstrap_note() -> str:
     )
 
 
+def attack_comparison(runs: dict[str, str]) -> str:
+    """The paired per-bin comparison of the two positive-targeted runs (McNemar), and a
+    sentence read from the same command's JSON."""
+    js = OUT / "compare_bce_vs_pwcb.json"
+    if not js.exists():
+        return ""
+    doc = json.loads(js.read_text())
+    rows = [r for r in doc["rows"] if r["bin"] != "all"]
+    total = next(r for r in doc["rows"] if r["bin"] == "all")
+    small = [str(r["bin"]) for r in rows if r["mcnemar_exact_p"] < 0.05]
+    return (
+        f"Paired, on the {total['n_pairs']} (document, label) pairs both runs attacked "
+        f"(`xmtc-harness compare {runs['POS']} {runs['POS_PWCB']}`):\n\n"
+        + table("compare_bce_vs_pwcb.md")
+        + f"\n\nOverall the difference is {100 * total['difference_b_minus_a']:+.1f} points "
+        f"(McNemar p = {total['mcnemar_exact_p']:.2f}); bins with p < 0.05: "
+        f"{', '.join(small) if small else 'none'}."
+    )
+
+
 def run_models(runs: dict[str, str], default: int) -> str:
     """Which model each run attacked, how its pairs were drawn, and how the models older
     than the current default differ from it (all read from results.db)."""
@@ -196,11 +216,11 @@ k = 5, GloVe substituter, USE similarity ≥ 0.8 (cosine), θ = 0.1;
 
 By label frequency (`xmtc-harness leaderboard --run {runs["POS"]} --run {runs["POS_PWCB"]}
 --plot ...`; the paper's Figure 2): success rate per frequency bin, rarest labels
-first.
+first (the per-bin table with every metric is `docs/reuters/positive_by_bin.md`).
 
 ![success rate against label frequency](docs/reuters/figure2_positive_by_frequency.png)
 
-{table("positive_by_bin.md")}
+{attack_comparison(runs)}
 
 **Negative-targeted attacks** without and with `--cluster` (the paper's Table 5;
 `xmtc-harness leaderboard --run {runs["NEG"]} --run {runs["NEGC"]} --summary`):

@@ -23,6 +23,7 @@ x leaderboard --run "$POS" --run "$POS_PWCB" --format markdown --out "$out/posit
 x leaderboard --run "$NEG" --run "$NEGC" --format markdown --out "$out/negative_by_bin.md" \
   --plot "$out/negative_by_frequency.png"
 x compare "$POS" "$POS_PWCB" --format markdown --out "$out/compare_bce_vs_pwcb.md"
+x compare "$POS" "$POS_PWCB" --format json --out "$out/compare_bce_vs_pwcb.json"
 # Table 1 / Table 6 analogues: adversarial examples with the target's rank before and after.
 x examples --run "$POS" --limit 3 --context 10 --format markdown --out "$out/examples_positive.md"
 x examples --run "$NEGC" --limit 3 --context 10 --format markdown --out "$out/examples_negative_cluster.md"
