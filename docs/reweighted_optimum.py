@@ -17,12 +17,12 @@ from pathlib import Path
 import numpy as np
 from tabulate import tabulate
 
-from harness.checkpoint import load_checkpoint
 from harness.labelstats import WEIGHTINGS, label_weights, propensities
 from harness.metrics import evaluate
 from harness.registry import load_registry
 from harness.store.schema import TrainedModel
 from harness.store.session import open_store
+from harness.training import load_trained
 
 
 def main() -> None:
@@ -37,15 +37,8 @@ def main() -> None:
         row = s.get(TrainedModel, args.model_id)
         if row is None:
             raise SystemExit(f"{args.db}: no trained model with id {args.model_id}")
-        path, digest, dataset = row.checkpoint_path, row.checkpoint_hash, row.dataset
-    corpus = reg.build("dataset", dataset, {"data_dir": str(Path(args.data_dir))}).load()
-    model = load_checkpoint(
-        path,
-        reg,
-        label_names=corpus.label_names,
-        fingerprint=corpus.fingerprint(),
-        expected_hash=digest,
-    )
+    corpus = reg.build("dataset", row.dataset, {"data_dir": str(Path(args.data_dir))}).load()
+    model = load_trained(reg, row, corpus)
     eta = np.clip(
         model.predict_proba([d.words for d in corpus.test]).astype(np.float64), 1e-12, 1 - 1e-7
     )

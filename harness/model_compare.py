@@ -16,7 +16,6 @@ import numpy as np
 import scipy.sparse as sp
 from tqdm.auto import tqdm
 
-from harness.checkpoint import load_checkpoint
 from harness.cli import AppContext, pass_app
 from harness.errors import UsageError
 from harness.labelstats import propensities
@@ -26,6 +25,7 @@ from harness.report.leaderboard import render_table
 from harness.report.stats import PairedBootstrap, paired_bootstrap
 from harness.store.schema import TrainedModel
 from harness.store.session import open_store
+from harness.training import load_trained
 
 DEFAULT_METRICS = ("P@1", "P@3", "P@5", "PSP@1", "PSP@3", "PSP@5")
 METRIC_FAMILIES = ("P", "nDCG", "PSP", "PSnDCG")
@@ -150,16 +150,7 @@ def compare_models(
             f"the models were trained on ({a.dataset_fingerprint})",
         )
     docs = [d.words for d in corpus.test]
-    scores = []
-    for row in (a, b):
-        model = load_checkpoint(
-            row.checkpoint_path,
-            reg,
-            label_names=corpus.label_names,
-            fingerprint=corpus.fingerprint(),
-            expected_hash=row.checkpoint_hash,
-        )
-        scores.append(model.predict_proba(docs))
+    scores = [load_trained(reg, row, corpus).predict_proba(docs) for row in (a, b)]
     props = propensities(
         corpus.label_counts, len(corpus.train), corpus.propensity_a, corpus.propensity_b
     )

@@ -265,16 +265,28 @@ def train_and_record(
     return model, row
 
 
+def load_trained(
+    registry: Any,
+    row: TrainedModel,
+    corpus: Corpus,
+    option_overrides: dict[str, Any] | None = None,
+) -> XMTCModel:
+    """The model of a recorded row, its checkpoint verified against the recorded hash and
+    the corpus's labels and fingerprint (errors from :mod:`harness.checkpoint`)."""
+    return load_checkpoint(
+        row.checkpoint_path,
+        registry,
+        label_names=corpus.label_names,
+        fingerprint=corpus.fingerprint(),
+        expected_hash=row.checkpoint_hash,
+        option_overrides=option_overrides,
+    )
+
+
 def _load_intact(registry: Any, row: TrainedModel, corpus: Corpus) -> XMTCModel | None:
     """The model of a recorded row if its checkpoint loads and verifies, else None."""
     try:
-        return load_checkpoint(
-            row.checkpoint_path,
-            registry,
-            label_names=corpus.label_names,
-            fingerprint=corpus.fingerprint(),
-            expected_hash=row.checkpoint_hash,
-        )
+        return load_trained(registry, row, corpus)
     except (CheckpointMissing, CheckpointCorrupt):
         return None
 
@@ -297,15 +309,7 @@ def get_or_train(
     row = find_trained(store, spec, registry)
     if row is not None:
         try:
-            model = load_checkpoint(
-                row.checkpoint_path,
-                registry,
-                label_names=corpus.label_names,
-                fingerprint=corpus.fingerprint(),
-                expected_hash=row.checkpoint_hash,
-                option_overrides=option_overrides,
-            )
-            return model, row
+            return load_trained(registry, row, corpus, option_overrides), row
         except (CheckpointMissing, CheckpointCorrupt) as exc:
             if not train_if_missing:
                 raise

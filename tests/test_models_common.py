@@ -155,6 +155,23 @@ def test_stable_tail_logit_matches_naive_and_stays_finite() -> None:
     torch.testing.assert_close(out[:3].double(), torch.log(p / (1 - p)), atol=1e-4, rtol=1e-4)
 
 
+def small_loop(net: torch.nn.Module, batches: list[np.ndarray], step, **options) -> None:
+    """Three epochs of :func:`train_loop` over the same fixed batches, no progress bar."""
+    train_loop(
+        net.parameters(),
+        lambda rng: batches,
+        step,
+        epochs=3,
+        lr=0.1,
+        weight_decay=0.0,
+        seed=0,
+        progress=False,
+        desc="t",
+        modules=[net],
+        **options,
+    )
+
+
 def test_train_loop_weight_averaging_keeps_the_mean_of_snapshots() -> None:
     """With SWA on, the final weights are the mean of the weights after every
     ``average_every``-th step from epoch ``average_from`` on, plus the last ones."""
@@ -169,17 +186,10 @@ def test_train_loop_weight_averaging_keeps_the_mean_of_snapshots() -> None:
             seen.append(net.weight.detach().clone())
             return torch.nn.functional.mse_loss(net(x[rows]), y[rows])
 
-        train_loop(
-            net.parameters(),
-            lambda rng: [np.arange(0, 4), np.arange(4, 8), np.arange(0, 8), np.arange(2, 6)],
+        small_loop(
+            net,
+            [np.arange(0, 4), np.arange(4, 8), np.arange(0, 8), np.arange(2, 6)],
             step,
-            epochs=3,
-            lr=0.1,
-            weight_decay=0.0,
-            seed=0,
-            progress=False,
-            desc="t",
-            modules=[net],
             average_from=average_from,
             average_every=2,
         )
@@ -204,17 +214,10 @@ def test_train_loop_reports_progress_to_the_loss() -> None:
         def set_progress(self, done: float) -> None:
             reported.append(done)
 
-    train_loop(
-        net.parameters(),
-        lambda rng: [np.arange(0, 3), np.arange(3, 6)],
+    small_loop(
+        net,
+        [np.arange(0, 3), np.arange(3, 6)],
         lambda rows: net(x[rows]).pow(2).mean(),
-        epochs=3,
-        lr=0.1,
-        weight_decay=0.0,
-        seed=0,
-        progress=False,
-        desc="t",
-        modules=[net],
         loss=Recorder(),
     )
     assert reported == pytest.approx([i / 6 for i in range(6)])

@@ -33,7 +33,6 @@ from harness.attack.sampling import (
     positive_pool,
 )
 from harness.attack.search import GreedySearch, SearchSettings, TrialResult
-from harness.checkpoint import load_checkpoint
 from harness.data import Corpus
 from harness.errors import HarnessError, StoreError, UsageError
 from harness.model import XMTCModel
@@ -42,7 +41,7 @@ from harness.registry import Registry
 from harness.store.schema import Run, Substitution, TrainedModel, Trial, utcnow
 from harness.store.session import Store
 from harness.text import detokenize
-from harness.training import ModelSpec, get_or_train
+from harness.training import ModelSpec, get_or_train, load_trained
 
 ENV_CACHE = "XMTC_HARNESS_CACHE"
 
@@ -297,15 +296,7 @@ class Campaign:
         partners: list[XMTCModel] = []
         for ref in cfg.paired_with:
             partner = self._partner_row(ref)
-            partners.append(
-                load_checkpoint(
-                    partner.checkpoint_path,
-                    self.registry,
-                    label_names=corpus.label_names,
-                    fingerprint=corpus.fingerprint(),
-                    expected_hash=partner.checkpoint_hash,
-                )
-            )
+            partners.append(load_trained(self.registry, partner, corpus))
         return model, row, partners
 
     def _partner_row(self, ref: str) -> TrainedModel:
