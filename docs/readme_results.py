@@ -4,6 +4,7 @@ sentences built from results.db (read-only): which model each run attacked, and 
 default model's metrics against its PW-cb counterparts.
 
     python docs/readme_results.py POS=2 POS_PWCB=4 NEG=1 NEGC=3 [BCE_MODEL=5 PWCB_MODELS=6,7,8]
+        [REPLICATES=9:10]   # bce:PW-cb model ids trained with other seeds
 """
 
 from __future__ import annotations
@@ -97,6 +98,29 @@ def optimum_note() -> str:
         "re-weighting (`--loss-opt defer=F`, after Cao et al., 2019) acts on exactly that: the "
         "network learns its features under plain weights for the first fraction F of training "
         "and only then under PW-cb."
+    )
+
+
+def replicates(pairs: str) -> str:
+    """Other seeds of the same bce / PW-cb comparison (``A:B,...`` model ids), read from
+    results.db, so the seed-0 difference can be judged against seed-to-seed spread."""
+    out = []
+    for pair in filter(None, pairs.split(",")):
+        a, b = (int(x) for x in pair.split(":"))
+        (seed,) = db_rows("SELECT seed FROM trained_models WHERE id = ?", a)[0]
+        _, ma = model_row(a)
+        _, mb = model_row(b)
+        diffs = ", ".join(f"{k} {mb[k] - ma[k]:+.4f}" for k in ("P@1", "PSP@1", "PSP@3", "PSP@5"))
+        out.append(
+            f"seed {seed}: bce (model {a}) P@1 {ma['P@1']:.4f}, P@3 {ma['P@3']:.4f}, PSP@5 "
+            f"{ma['PSP@5']:.4f}; deferred PW-cb (model {b}) PSP@5 {mb['PSP@5']:.4f}; PW-cb − "
+            f"bce: {diffs}"
+        )
+    if not out:
+        return ""
+    return (
+        "The same two trainings with another seed, to set the differences above against "
+        "seed-to-seed spread: " + "; ".join(out) + "."
     )
 
 
@@ -204,7 +228,7 @@ output of one command on `results.db`; `docs/reuters_results.sh` regenerates the
 
 {optimum_note()}
 
-{bootstrap_note()}
+{bootstrap_note()} {replicates(runs.get("REPLICATES", ""))}
 
 **Positive-targeted attacks** (the paper's Table 3; AttentionXML with bce and with PW-cb,
 k = 5, GloVe substituter, USE similarity ≥ 0.8 (cosine), θ = 0.1;
