@@ -27,7 +27,7 @@ from tqdm import tqdm
 from harness.components import Option
 from harness.data import Corpus, Document
 from harness.errors import DatasetNotFoundError, InputError, UsageError
-from plugins.datasets._limits import MAX_RECORD_CHARS
+from plugins.datasets._limits import max_record_chars
 
 DEFAULT_PROPENSITY_A = 0.55
 DEFAULT_PROPENSITY_B = 1.5
@@ -152,7 +152,7 @@ def iter_lines(
     with a UTF-16/32 mark, or with a UTF-8 one under another encoding, is refused at line 1.
     A line that does not decode is yielded with replacement characters and an
     ``undecodable`` problem (with ``fallback``, say ``latin-1``, it is decoded with the
-    fallback instead); a line longer than :data:`MAX_RECORD_CHARS` is yielded empty with a
+    fallback instead); a line longer than :func:`max_record_chars` is yielded empty with a
     ``line-too-long`` problem, having been read past in bounded chunks. Every step is linear
     in the file's length.
     """
@@ -172,7 +172,7 @@ def iter_lines(
         disable=not progress,
         leave=False,
     )
-    limit = MAX_RECORD_CHARS
+    limit = max_record_chars()
     try:
         head = raw.peek(4)[:4]
         for bom, name in _FOREIGN_BOMS:

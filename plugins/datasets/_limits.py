@@ -4,7 +4,7 @@ A dataset file is outside input: a damaged or hostile one can claim any size in 
 hold one endless line, or expand (``xc-bow``'s ``repeat=count``) far beyond its own length.
 Readers therefore check each claim against two bounds before building anything from it:
 
-* :data:`MAX_RECORD_CHARS` bounds one record (a line, a CSV row, an SGML document, a
+* :func:`max_record_chars` bounds one record (a line, a CSV row, an SGML document, a
   generated document text), so a reader's memory and time per record are bounded too;
 * :class:`MemoryBudget` bounds the whole load by what this machine can hold: half of its
   memory (the rest is for the model), counting the files read and anything a header or an
@@ -25,6 +25,12 @@ from harness.errors import InputError, UsageError
 MAX_RECORD_CHARS = 2**24
 """Longest line, CSV record or document a reader accepts: 16 Mi characters. A 100,000-word
 document is about 0.7 Mi characters; a record twenty times that is damage, not text."""
+
+
+def max_record_chars() -> int:
+    """:data:`MAX_RECORD_CHARS`, read when a reader starts (tests lower it to stay small)."""
+    return MAX_RECORD_CHARS
+
 
 BYTES_PER_LABEL = 160
 """Memory one label costs a loaded corpus: its name (a short str and its list slot), its

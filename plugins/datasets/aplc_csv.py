@@ -29,7 +29,7 @@ from plugins.datasets._common import (
     require_dir,
     require_encoding,
 )
-from plugins.datasets._limits import MAX_RECORD_CHARS, MemoryBudget
+from plugins.datasets._limits import MemoryBudget, max_record_chars
 
 SPLIT_FILES = (("train", "train.csv"), ("test", "dev.csv"))
 N_COLUMNS = 3
@@ -101,7 +101,7 @@ class APLCCSVReader:
         # strict: an unterminated quote is an error, not a field that swallows the file. The
         # field limit (process-wide, so restored after) bounds a quoted field spanning lines:
         # csv's default 128 KiB is too small for a 100,000-word text.
-        previous_limit = csv.field_size_limit(MAX_RECORD_CHARS)
+        previous_limit = csv.field_size_limit(max_record_chars())
         try:
             return self._read_rows(path, split, space, bad, dropped, problems, lines)
         finally:
@@ -133,9 +133,8 @@ class APLCCSVReader:
                 # A line's own problem (an over-long line read as empty) is the cause.
                 message = f"not valid CSV: {exc}"
                 if "field limit" in message:
-                    message = (
-                        f"a field longer than {MAX_RECORD_CHARS:,} characters (a quote left open?)"
-                    )
+                    limit = max_record_chars()
+                    message = f"a field longer than {limit:,} characters (a quote left open?)"
                 first = problems[0] if problems else (max(start, 1), "bad-csv", message)
                 problems.clear()
                 bad.bad(path, *first)

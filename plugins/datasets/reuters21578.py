@@ -37,7 +37,7 @@ from harness.components import Component, Option
 from harness.data import Corpus, Document
 from harness.errors import DatasetNotFoundError, InputError
 from plugins.datasets._common import COMMON_OPTIONS, BadLines, iter_lines, make_corpus
-from plugins.datasets._limits import MAX_RECORD_CHARS, MemoryBudget
+from plugins.datasets._limits import MemoryBudget, max_record_chars
 
 NAME = "reuters21578"
 URL = "https://kdd.ics.uci.edu/databases/reuters21578/reuters21578.tar.gz"
@@ -321,6 +321,7 @@ class ReutersReader:
         n_docs = 0
         last = 0
         resync = False  # after a damaged document: ignore text up to the next start tag
+        limit = max_record_chars()
         for line in iter_lines(path, "utf-8", fallback="latin-1"):
             text, n, pos = line.text, line.number, 0
             last = n
@@ -329,7 +330,7 @@ class ReutersReader:
                 block, resync = None, True
                 continue
             if "REUTERS" not in text:  # fast paths: no tag on this line
-                if block is not None and size < MAX_RECORD_CHARS:
+                if block is not None and size < limit:
                     block.append(text)  # a line inside a document
                     size += len(text)
                     continue
@@ -373,13 +374,13 @@ class ReutersReader:
                 chunk = text[pos : end if end >= 0 else len(text)]
                 block.append(chunk)
                 size += len(chunk)
-                if size > MAX_RECORD_CHARS:
+                if size > limit:
                     block = None
                     bad.bad(
                         path,
                         block_start,
                         "document-too-long",
-                        f"document longer than {MAX_RECORD_CHARS:,} characters",
+                        f"document longer than {limit:,} characters",
                     )
                     resync, pos = True, pos + len(chunk)
                     continue

@@ -38,7 +38,7 @@ from plugins.datasets._common import (
     require_dir,
     require_encoding,
 )
-from plugins.datasets._limits import BYTES_PER_LABEL, MAX_RECORD_CHARS, MemoryBudget
+from plugins.datasets._limits import BYTES_PER_LABEL, MemoryBudget, max_record_chars
 
 MAX_REPEAT = 1_000_000
 _MAX_DIGITS = 600  # below any int-to-str limit Python allows; far above any real count
@@ -255,13 +255,13 @@ class XCBowReader:
         if self.repeat == "count":
             reps = [min(self.max_repeat, max(1, round(-neg))) for neg, _, _ in feats]
             chars = sum(r * (len(str(fid)) + 2) for r, (_, _, fid) in zip(reps, feats, strict=True))
-            if chars > MAX_RECORD_CHARS:
+            if chars > (limit := max_record_chars()):
                 bad.bad(
                     path,
                     number,
                     "document-too-long",
                     f"under repeat=count this document would be {chars:,} characters, more "
-                    f"than {MAX_RECORD_CHARS:,} (lower max_repeat)",
+                    f"than {limit:,} (lower max_repeat)",
                 )
                 return None
             budget.charge(chars, path, number, "the documents repeat=count has made so far")
