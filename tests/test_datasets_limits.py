@@ -357,3 +357,22 @@ def test_require_memory_names_the_option() -> None:
         "option dataset:synthetic.doc_length: 100,000 documents of 100,000 words need about 373 GiB"
     )
     _limits.require_memory("dataset:synthetic.doc_length", 2**20, "small")
+
+
+@pytest.mark.parametrize(
+    ("dataset", "option"),
+    [
+        ("xc-raw", "name=a/../../../../tmp/x"),
+        ("aplc-csv", "name=.."),
+        ("xc-bow", "prefix=../../x"),
+        ("xc-bow", "name=a\\b"),
+        ("xc-raw", "name="),
+    ],
+)
+def test_name_options_are_plain_words(dataset: str, option: str, tmp_path: Path) -> None:
+    """A corpus name ends up in cache file names (``name=a/../../../../tmp/x`` wrote a cache
+    file into /tmp): refused before any file is read."""
+    code, _, err = cli(["data", "stats", dataset, "--data-dir", str(tmp_path), "--opt", option])
+    name = option.partition("=")[0]
+    assert_clean_outcome(code, err, f"option dataset:{dataset}.{name}: ")
+    assert code == 2

@@ -153,6 +153,21 @@ def require_encoding(dataset: str, encoding: str) -> None:
         raise UsageError(f"dataset:{dataset}.encoding", problem)
 
 
+_PLAIN_NAME = re.compile(r"[\w.-]+")
+
+
+def require_plain_name(dataset: str, option: str, value: str | None) -> None:
+    """A name option (a corpus name, a file prefix) ends up in file names: one plain word.
+
+    ``a/../../x`` as a corpus name once moved a cache file out of the cache folder.
+    """
+    if value is not None and (not _PLAIN_NAME.fullmatch(value) or value.startswith(".")):
+        raise UsageError(
+            f"dataset:{dataset}.{option}",
+            f"{value!r} may hold only letters, digits, '_', '-' and '.' (not first)",
+        )
+
+
 def _is_utf8(encoding: str) -> bool:
     return codecs.lookup(encoding).name in {"utf-8", "utf-8-sig"}
 

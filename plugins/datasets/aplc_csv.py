@@ -28,6 +28,7 @@ from plugins.datasets._common import (
     read_label_map,
     require_dir,
     require_encoding,
+    require_plain_name,
 )
 from plugins.datasets._limits import MemoryBudget, max_record_chars
 
@@ -55,6 +56,7 @@ class APLCCSVReader:
 
     def load(self, progress: bool = False) -> Corpus:
         require_encoding("aplc-csv", self.encoding)
+        require_plain_name("aplc-csv", "name", self.name)
         root = require_dir(self.data_dir, "aplc-csv", "train.csv, dev.csv and labels.txt")
         missing = [n for n in ("train.csv", "dev.csv", "labels.txt") if not (root / n).is_file()]
         if missing:

@@ -37,6 +37,7 @@ from plugins.datasets._common import (
     make_corpus,
     require_dir,
     require_encoding,
+    require_plain_name,
 )
 from plugins.datasets._limits import BYTES_PER_LABEL, MemoryBudget, max_record_chars
 
@@ -110,6 +111,8 @@ class XCBowReader:
 
     def load(self, progress: bool = False) -> Corpus:
         require_encoding("xc-bow", self.encoding)
+        require_plain_name("xc-bow", "prefix", self.prefix)
+        require_plain_name("xc-bow", "name", self.name)
         root = require_dir(self.data_dir, "xc-bow", "train.txt and test.txt")
         bad = BadLines(self.skip_bad_lines)
         dropped: Counter[str] = Counter()

@@ -25,6 +25,7 @@ from plugins.datasets._common import (
     read_label_map,
     require_dir,
     require_encoding,
+    require_plain_name,
     resolve_in,
 )
 from plugins.datasets._limits import MemoryBudget
@@ -71,6 +72,7 @@ class XCRawReader:
 
     def load(self, progress: bool = False) -> Corpus:
         require_encoding("xc-raw", self.encoding)
+        require_plain_name("xc-raw", "name", self.name)
         root = require_dir(self.data_dir, "xc-raw", "{train,test}_texts.txt and _labels.txt")
         files = {split: self._files(root, split) for split in ("train", "test")}
         label_map = resolve_in(root, self.label_file) if self.label_file else None
