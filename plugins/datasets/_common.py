@@ -225,10 +225,10 @@ def iter_lines(
         while chunk := text.readline(limit + 1):
             number += 1
             if len(chunk) > limit and not chunk.endswith("\n"):
-                while chunk and not chunk.endswith("\n"):
-                    chunk = text.readline(2**20)
                 message = f"line longer than {limit:,} characters; no dataset record is that long"
                 yield Line(number, "", ("line-too-long", message))
+                while chunk and not chunk.endswith("\n"):  # skipped: read past it in chunks
+                    chunk = text.readline(2**20)
             elif not _has_escapes(chunk, encoding):
                 yield Line(number, chunk)
             else:
