@@ -111,8 +111,14 @@ class AttentionXMLNet(WordEncoder):
         return self.forward_embedded(self.embedding(ids), lengths)
 
 
-TREE_AUTO_LABELS = 4096
-"""``tree=auto`` trains the label tree above this many labels (bench/README.md)."""
+TREE_AUTO_LABELS = 2000
+"""``tree=auto`` trains the label tree above this many labels: there a flat training step
+costs over twice the tree's (both levels and the candidate pass; bench/README.md)."""
+
+TREE_WORDS_PER_LEVEL = 30_000_000
+"""``tree_epochs=0`` trains each tree level ``epochs`` epochs, or fewer when that would read
+more than this many words (after truncation): Reuters-21578 (1.7M words) keeps 12, a
+Wiki10-31K-sized corpus (5M) gets 6, the most that fits 90 minutes on 2 CPU cores."""
 
 
 class AttentionXML(XMTCModel):
@@ -223,6 +229,13 @@ class AttentionXML(XMTCModel):
         n = self.n_labels if scored is None else scored
         per_doc = n * (2 * self.max_words + 2 * o["hidden"] + o["fc_size"])
         return 4 * 2 * batch_size * per_doc / 2**20
+
+    def tree_epochs(self, n_words: int) -> int:
+        """Epochs per tree level for a training set of ``n_words`` words (truncated)."""
+        o = self.options
+        if o["tree_epochs"]:
+            return int(o["tree_epochs"])
+        return max(2, min(o["epochs"], TREE_WORDS_PER_LEVEL // max(1, n_words)))
 
     def tree_shape(self, n_labels: int) -> tuple[int, int]:
         """(levels, labels per deepest cluster) the tree gets for ``n_labels``."""
@@ -337,15 +350,17 @@ class AttentionXML(XMTCModel):
         )
         emb_dim = load_glove(o["embeddings"]).dim
         rng = np.random.default_rng(seed)
+        encoded = [self.ids(d) for d in docs]
         self.net = None
         self.tree_model = fit_tree(
             tree,
-            [self.ids(d) for d in docs],
+            encoded,
             Y,
             loss,
             new_net=lambda n_nodes, sparse: self._new_level(emb_dim, n_nodes, sparse),
             init_top=lambda net: self._init_embeddings(net, rng),
             options=o,
+            epochs=self.tree_epochs(sum(len(e) for e in encoded)),
             device=self.device,
             seed=seed,
             progress=progress,
@@ -539,8 +554,7 @@ OPTIONS: tuple[Option, ...] = (
         str,
         "auto",
         f"AttentionXML's label tree: on, off (flat), or auto: on above {TREE_AUTO_LABELS:,} "
-        "labels, where a flat model's training step grows slower than the tree's "
-        "(bench/README.md).",
+        "labels, where a flat training step costs over twice the tree's (bench/README.md).",
         choices=("auto", "on", "off"),
     ),
     Option(
@@ -574,7 +588,9 @@ OPTIONS: tuple[Option, ...] = (
         "tree_epochs",
         int,
         0,
-        "Epochs per tree level; 0: the epochs option.",
+        "Epochs per tree level; 0: the epochs option, fewer on large corpora so a level "
+        f"reads at most {TREE_WORDS_PER_LEVEL / 1e6:.0f}M words (Reuters: 12; a "
+        "Wiki10-31K-sized corpus: 6, to train within 90 minutes on 2 CPU cores).",
         min=0,
         max=1000,
     ),

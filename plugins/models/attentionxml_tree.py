@@ -237,6 +237,7 @@ def fit_tree(
     new_net: Callable[[int, bool], TreeLevelNet],
     init_top: Callable[[TreeLevelNet], None],
     options: dict[str, Any],
+    epochs: int,
     device: torch.device,
     seed: int,
     progress: bool,
@@ -248,9 +249,11 @@ def fit_tree(
     (:meth:`TreeLevelNet.head_state`) and trains on the children of its documents'
     candidate nodes (:func:`plugins.models.label_tree.training_candidates`), taken from a
     beam search through the levels already trained, exactly as prediction will search.
+    Every level trains ``epochs`` epochs; its weights are averaged (SWA) over the last
+    ``swa_epochs`` of them, at most a third of them, so a short schedule does not average
+    in its first, poor weights.
     """
     o = options
-    epochs = o["tree_epochs"] or o["epochs"]
     beam = o["beam"]
     lengths = np.array([len(e) for e in encoded])
     rng = np.random.default_rng(seed)
@@ -278,7 +281,7 @@ def fit_tree(
             )
         with torch.no_grad():
             net.out.bias.fill_(_logit(density))
-        swa = o["swa_epochs"]
+        swa = min(o["swa_epochs"], max(1, math.ceil(epochs / 3))) if o["swa_epochs"] else 0
         train_loop(
             [p for n, p in net.named_parameters() if n != "nodes.weight" or d == 0],
             lambda r: bucketed_batches(lengths, o["batch_size"], r),
