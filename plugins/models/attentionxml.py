@@ -112,8 +112,11 @@ class AttentionXMLNet(WordEncoder):
 
 
 TREE_AUTO_LABELS = 2000
-"""``tree=auto`` trains the label tree above this many labels: there a flat training step
-costs over twice the tree's (both levels and the candidate pass; bench/README.md)."""
+"""``tree=auto`` trains the label tree above this many labels. Measured per training step
+(300 words, batch 64, default sizes; bench/README.md), a flat step costs 0.7x the tree's
+(both levels and the candidate pass) at 429 labels, 1.1x at 1,000, 1.8x at 2,000 and 3.5x
+at 4,000, and grows with L while the tree's barely moves; below about 2,000 labels the
+flat model, exact and a little better, is kept."""
 
 TREE_WORDS_PER_LEVEL = 30_000_000
 """``tree_epochs=0`` trains each tree level ``epochs`` epochs, or fewer when that would read
@@ -554,7 +557,8 @@ OPTIONS: tuple[Option, ...] = (
         str,
         "auto",
         f"AttentionXML's label tree: on, off (flat), or auto: on above {TREE_AUTO_LABELS:,} "
-        "labels, where a flat training step costs over twice the tree's (bench/README.md).",
+        "labels, where a flat training step already costs about twice the tree's "
+        "(bench/README.md).",
         choices=("auto", "on", "off"),
     ),
     Option(
