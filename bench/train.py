@@ -583,7 +583,8 @@ def write_readme(
             f"{tree_steps[0]['threads']} torch thread(s)), median of 3 steps; a tree step is "
             "one step of each level plus level 0's candidate forward pass. CPU seconds of "
             "the process (steadier than wall time on a shared machine). `tree=auto` turns "
-            "the tree on where the flat step costs over twice the tree's:",
+            "the tree on above 2,000 labels, where the flat step already costs about twice "
+            "the tree's:",
             "",
             tree_step_table(tree_steps),
             "",
