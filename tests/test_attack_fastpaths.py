@@ -15,8 +15,9 @@ import numpy as np
 import pytest
 
 from harness.attack.engine import QueryEngine
-from harness.attack.goals import Goal, top_k
+from harness.attack.goals import Goal
 from harness.attack.search import GreedySearch, SearchSettings
+from harness.ranking import top_k
 from harness.registry import load_registry
 from harness.text import detokenize, tokenize
 from plugins.similarity.use import IncrementalUSE, usem3_incremental, usem3_model

@@ -1,11 +1,12 @@
-"""Goals (METHOD.md §2): each success condition, Γ_t, and the sign of progress."""
+"""Goals (docs/method.md, "Goals"): each success condition, Γ_t, and the sign of progress."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from harness.attack.goals import Goal, ranks, top_k
+from harness.attack.goals import Goal
+from harness.ranking import ranks, top_k
 
 
 def test_ranks_break_ties_by_label_index() -> None:

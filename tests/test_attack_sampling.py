@@ -1,4 +1,5 @@
-"""Sampling by label frequency (METHOD.md §6): bins, pools, draws and label clusters."""
+"""Sampling by label frequency (docs/method.md, "Sampling by label frequency"): bins, pools,
+draws and label clusters."""
 
 from __future__ import annotations
 
@@ -6,8 +7,8 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
-from harness.attack.clustering import MIN_CLUSTER, cluster_labels, cluster_of
-from harness.attack.sampling import (
+from harness.campaign.clustering import MIN_CLUSTER, cluster_labels, cluster_of
+from harness.campaign.sampling import (
     make_bins,
     plan_negative,
     plan_positive,
@@ -15,7 +16,7 @@ from harness.attack.sampling import (
     topk_matrix,
 )
 from harness.data import labels_to_csr
-from harness.errors import UsageError
+from harness.errors import ConfigError
 
 
 def _fixture(seed: int = 0, n_docs: int = 300, n_labels: int = 40, k: int = 3):
@@ -52,7 +53,7 @@ def test_bins_cover_ascending_frequencies_with_enough_labels() -> None:
         assert a.freq_high < b.freq_low  # frequencies never straddle two bins
     for b in bins:
         assert set(freq[list(b.labels)]) <= set(range(b.freq_low, b.freq_high + 1))
-    with pytest.raises(UsageError, match="--labels-per-bin"):
+    with pytest.raises(ConfigError, match="sampling.labels_per_bin"):
         make_bins(freq, pool, 0)
 
 

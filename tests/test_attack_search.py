@@ -8,8 +8,9 @@ import numpy as np
 import pytest
 
 from harness.attack.engine import QueryEngine
-from harness.attack.goals import Goal, top_k
+from harness.attack.goals import Goal
 from harness.attack.search import GreedySearch
+from harness.ranking import top_k
 from harness.registry import load_registry
 from tests.toymodel import train_toy
 

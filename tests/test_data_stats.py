@@ -10,9 +10,9 @@ from click.testing import CliRunner
 
 from harness.cli import cli
 from harness.data import Corpus, Document
-from harness.datastats import corpus_stats, frequency_bins
 from harness.errors import PluginError, UsageError
 from harness.registry import DEFAULT_REGISTRY, read_registry_file
+from harness.report.datastats import corpus_stats, frequency_bins
 
 DATASET_MODULES = [
     "plugins.datasets.xc_raw",

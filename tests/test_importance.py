@@ -1,4 +1,5 @@
-"""Importance scorers (METHOD.md §3) against brute force on a tiny trained model."""
+"""Importance scorers (docs/method.md, "Word importance") against brute force on a tiny
+trained model."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""Losses and label weights against the formulas of METHOD.md §7, written out here directly."""
+"""Losses and label weights against the formulas of docs/method.md ("Rebalanced losses"),
+written out here directly."""
 
 from __future__ import annotations
 
@@ -8,9 +9,9 @@ import numpy as np
 import pytest
 import torch
 
+from harness.contracts.loss import BoundLoss, Loss
 from harness.errors import UsageError
 from harness.labelstats import WEIGHTINGS, label_weights, propensities
-from harness.losses import BoundLoss, Loss
 from harness.registry import load_registry
 
 COUNTS = np.array([0, 1, 2, 5, 20, 100, 400, 3])

@@ -11,9 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from harness.components import KINDS, Component, Option
+from harness.components import Component, Option
 from harness.errors import PluginError, UsageError
 from harness.registry import load_registry, read_registry_file
+from harness.vocab import Kind
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -135,7 +136,7 @@ def _cli(
 def test_builtin_registry_lists_six_kinds() -> None:
     res = _cli(["plugins"])
     assert res.returncode == 0, res.stderr
-    for kind in KINDS:
+    for kind in Kind:
         assert f"{kind} (" in res.stdout
     assert "bce" in res.stdout and "builtin (registry.yaml)" in res.stdout
 

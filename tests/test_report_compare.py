@@ -11,8 +11,8 @@ import pytest
 from scipy import stats
 
 from harness.cli import main
-from harness.errors import HarnessError, UsageError
-from harness.report.leaderboard import compare_runs
+from harness.errors import ConfigError, HarnessError
+from harness.report.compare_runs import compare_runs
 from harness.store.session import open_store
 from tests.test_report_data import build_report_db, run_cli
 
@@ -104,7 +104,7 @@ def test_runs_without_shared_pairs_are_refused(db: Path, capsys: pytest.CaptureF
     store = open_store(str(db), create=False)
     with pytest.raises(HarnessError, match="no \\(sample, target\\) pair in common"):
         compare_runs(store, 1, 3)
-    with pytest.raises(UsageError):
+    with pytest.raises(ConfigError):
         compare_runs(store, 2, 2)
     with pytest.raises(HarnessError, match="no run with id 77"):
         compare_runs(store, 1, 77)

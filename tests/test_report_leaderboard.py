@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from harness.errors import HarnessError, UsageError
+from harness.errors import ConfigError, HarnessError
 from harness.report.leaderboard import build_leaderboard, render_leaderboard, render_run_summary
 from harness.store.queries import RunFilter
 from harness.store.schema import Trial
@@ -276,7 +276,7 @@ def test_selection_errors(db: Path) -> None:
     with pytest.raises(HarnessError, match="no run with id 42"):
         render_run_summary(store, 42)
     lb = build_leaderboard(store, RunFilter(run_ids=(1,)))
-    with pytest.raises(UsageError):
+    with pytest.raises(ConfigError):
         render_leaderboard(lb, fmt="nope")
     store.dispose()
 

@@ -1,4 +1,5 @@
-"""Similarity constraints (METHOD.md §5): the shared encoder core, USE, MiniLM, change rate."""
+"""Similarity constraints (docs/method.md, "Constraints and similarity"): the shared encoder
+core, USE, MiniLM, change rate."""
 
 from __future__ import annotations
 

@@ -83,7 +83,7 @@ def test_user_sql_cannot_change_anything(tmp_path: Path, sql: str) -> None:
     db = tmp_path / "r.db"
     store = open_store(str(db))
     _add_run(store, n_trials=4)
-    with pytest.raises(StoreError, match="--sql refused or failed"):
+    with pytest.raises(StoreError, match="refused or failed"):
         store.run_readonly_sql(sql)
     cols, rows = store.run_readonly_sql("SELECT count(*), min(outcome) FROM trials")
     assert rows == [(4, "success")]

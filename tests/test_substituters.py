@@ -1,4 +1,5 @@
-"""Substituters (METHOD.md §4): the shared filter, GloVe neighbours, and a real (tiny) MLM."""
+"""Substituters (docs/method.md, "Substitution"): the shared filter, GloVe neighbours, and a
+real (tiny) MLM."""
 
 from __future__ import annotations
 

@@ -8,8 +8,9 @@ Usage::
 
 :class:`ToyModel` mean-pools ``tanh(H · E[w])`` over the words and applies one linear
 layer (``sigmoid(W · mean_i tanh(H E[w_i]) + b)``), trained with Adam on BCE. It implements
-the whole :class:`harness.model.XMTCModel` interface, including ``word_saliency``, so importance,
-substitution and search tests run against a model whose predictions really depend on words.
+the whole :class:`harness.contracts.model.XMTCModel` interface, including ``word_saliency``,
+so importance, substitution and search tests run against a model whose predictions really
+depend on words.
 Words are lower-cased; unknown words and ``mask_token`` map to the same ``<unk>`` row.
 """
 
@@ -25,8 +26,8 @@ import scipy.sparse as sp
 import torch
 from torch import nn
 
+from harness.contracts.model import Words, XMTCModel
 from harness.data import labels_to_csr
-from harness.model import Words, XMTCModel
 
 PAD, UNK = "<pad>", "<unk>"
 

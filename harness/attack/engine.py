@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from harness.model import XMTCModel
+from harness.contracts.model import XMTCModel
 
 
 @dataclass
@@ -75,7 +75,23 @@ class QueryEngine:
         self._row_bytes = max(1, model.n_labels) * 4
         self._max_entries = max(16, cache_bytes // self._row_bytes)
 
+    @property
+    def mask_token(self) -> str:
+        """The word that stands for a masked or unknown word, for importance scorers."""
+        return self.model.mask_token
+
+    @property
+    def supports_gradients(self) -> bool:
+        """Whether :meth:`saliency` is available (a white-box model)."""
+        return bool(getattr(self.model, "supports_gradients", False))
+
+    @property
+    def model_name(self) -> str:
+        """The model's class name, for messages."""
+        return type(self.model).__name__
+
     def clear(self) -> None:
+        """Forget the cached scores (between trials: memory stays flat over a campaign)."""
         self._cache.clear()
 
     def probs(self, texts: Sequence[Sequence[str]]) -> np.ndarray:

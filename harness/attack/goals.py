@@ -1,4 +1,5 @@
-"""Attack goals (METHOD.md §2) for any k: what a trial is trying to do and when it is done.
+"""Attack goals (docs/method.md, "Goals") for any k: what a trial is trying to do and when it
+is done.
 
 Every goal is expressed through one number, :meth:`Goal.progress`, that grows as the
 attack gets closer to its goal. Importance is then ``progress(S_\\i) - progress(S)`` and
@@ -8,33 +9,12 @@ which is exactly the paper's equations with their signs.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from dataclasses import dataclass
 
 import numpy as np
 
-ATTACKS = ("positive", "negative", "non-targeted")
-
-
-def ranks(probs: np.ndarray, labels: Iterable[int]) -> np.ndarray:
-    """1-based rank of each label in each row of ``probs`` (B, L) -> (B, len(labels)).
-
-    Ties are broken by label index (lower index ranks first), the same order as a stable
-    descending sort, so membership in the top-k is deterministic.
-    """
-    probs = np.atleast_2d(probs)
-    labels = list(labels)
-    out = np.empty((probs.shape[0], len(labels)), dtype=np.int64)
-    for c, j in enumerate(labels):
-        pj = probs[:, j : j + 1]
-        out[:, c] = 1 + (probs > pj).sum(axis=1) + (probs[:, :j] == pj).sum(axis=1)
-    return out
-
-
-def top_k(probs: np.ndarray, k: int) -> np.ndarray:
-    """Indices of the top-k labels of a 1-D score vector, best first (ties by index)."""
-    order = np.argsort(-probs, kind="stable")
-    return order[:k]
+from harness.ranking import ranks
+from harness.vocab import AttackKind, values
 
 
 @dataclass(frozen=True)
@@ -50,8 +30,8 @@ class Goal:
     k: int = 5
 
     def __post_init__(self) -> None:
-        if self.kind not in ATTACKS:
-            raise ValueError(f"unknown attack {self.kind!r}; expected one of {ATTACKS}")
+        if self.kind not in values(AttackKind):
+            raise ValueError(f"unknown attack {self.kind!r}; expected one of {values(AttackKind)}")
         if self.k < 1:
             raise ValueError("k must be >= 1")
         if not self.targets:
@@ -60,7 +40,7 @@ class Goal:
     @property
     def sign(self) -> float:
         """+1 when the attack raises its labels' scores (negative), -1 when it lowers them."""
-        return 1.0 if self.kind == "negative" else -1.0
+        return 1.0 if self.kind == AttackKind.NEGATIVE else -1.0
 
     def in_top_k(self, probs: np.ndarray) -> np.ndarray:
         """(B, |targets|) booleans: is each target in the top-k of each row?"""
@@ -70,7 +50,7 @@ class Goal:
         """Γ_t for the current text: the targets still standing between it and the goal."""
         inside = self.in_top_k(probs)[0]
         t = np.asarray(self.targets, dtype=np.int64)
-        return t[~inside] if self.kind == "negative" else t[inside]
+        return t[~inside] if self.kind == AttackKind.NEGATIVE else t[inside]
 
     def progress(self, probs: np.ndarray, gamma: np.ndarray) -> np.ndarray:
         """(B,) sign * Σ_{j∈Γ} g_j: higher is closer to the goal."""
@@ -82,9 +62,9 @@ class Goal:
     def is_met(self, probs: np.ndarray) -> np.ndarray:
         """(B,) booleans: does each row satisfy the goal?"""
         inside = self.in_top_k(probs)
-        if self.kind == "positive":
+        if self.kind == AttackKind.POSITIVE:
             return ~inside.any(axis=1)
-        if self.kind == "negative":
+        if self.kind == AttackKind.NEGATIVE:
             return inside.all(axis=1)
         return (~inside).any(axis=1)
 

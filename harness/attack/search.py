@@ -1,4 +1,5 @@
-"""Algorithm 1 of the paper (METHOD.md §4): greedy word substitution in importance order.
+"""Algorithm 1 of the paper (docs/method.md, "Search"): greedy word substitution in importance
+order.
 
 For the t-th most important word, every candidate replacement is scored in one batch
 against the *current* text S_{t-1}; candidates breaking a constraint are dropped; a
@@ -16,14 +17,13 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from harness.attack.engine import QueryEngine
-from harness.attack.goals import Goal, ranks, top_k
-from harness.attack.protocols import (
-    ConstraintCheck,
-    ImportanceScorer,
-    SimilarityCheck,
-    Substituter,
-)
+from harness.attack.goals import Goal
+from harness.contracts.constraint import ConstraintCheck, SimilarityCheck
+from harness.contracts.importance import ImportanceScorer
+from harness.contracts.substituter import Substituter
+from harness.ranking import ranks, top_k
 from harness.text import is_attackable, tokenize
+from harness.vocab import Outcome
 
 
 @dataclass
@@ -122,7 +122,7 @@ class GreedySearch:
         primary = goal.targets[0]
         base = engine.probs([original])
         result = TrialResult(
-            outcome="skipped-not-attackable",
+            outcome=Outcome.SKIPPED_NOT_ATTACKABLE,
             original=original,
             adversarial=list(original),
             rank_before=int(ranks(base, [primary])[0, 0]),
@@ -153,16 +153,16 @@ class GreedySearch:
         current_probs = base
         n_changed = 0
         goal_met_but_constrained = False
-        outcome = "words-exhausted"
+        outcome = Outcome.WORDS_EXHAUSTED
         for pos in order:
             if n_changed + 1 > budget:
-                outcome = "budget-exhausted"
+                outcome = Outcome.BUDGET_EXHAUSTED
                 break
             if (
                 self.settings.max_queries is not None
                 and engine.counters.logical_queries - start_queries >= self.settings.max_queries
             ):
-                outcome = "budget-exhausted"
+                outcome = Outcome.BUDGET_EXHAUSTED
                 break
             t0 = time.perf_counter()
             cands = source.candidates(current, pos)
@@ -198,7 +198,7 @@ class GreedySearch:
                 self._accept(result, current, pos, cands[best], float(gains[best]))
                 current_probs = probs[best : best + 1]
                 n_changed += 1
-                outcome = "success"
+                outcome = Outcome.SUCCESS
                 break
             allowed = consider[ok & (gains[consider] > 0)]
             if len(allowed):
@@ -206,8 +206,8 @@ class GreedySearch:
                 self._accept(result, current, pos, cands[best], float(gains[best]))
                 current_probs = probs[best : best + 1]
                 n_changed += 1
-        if outcome != "success" and goal_met_but_constrained:
-            outcome = "goal-met-constraint-failed"
+        if outcome != Outcome.SUCCESS and goal_met_but_constrained:
+            outcome = Outcome.GOAL_MET_CONSTRAINT_FAILED
         result.outcome = outcome
         result.adversarial = current
         result.rank_after = int(ranks(current_probs, [primary])[0, 0])

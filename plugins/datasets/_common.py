@@ -36,7 +36,7 @@ COMMON_OPTIONS: tuple[Option, ...] = (
         "propensity_a",
         float,
         None,
-        "Jain et al. propensity constant A (METHOD.md §7); default 0.55.",
+        "Jain et al. propensity constant A (docs/method.md, 'Rebalanced losses'); default 0.55.",
         min=0.0,
         min_inclusive=False,
     ),
@@ -44,7 +44,7 @@ COMMON_OPTIONS: tuple[Option, ...] = (
         "propensity_b",
         float,
         None,
-        "Jain et al. propensity constant B (METHOD.md §7); default 1.5.",
+        "Jain et al. propensity constant B (docs/method.md, 'Rebalanced losses'); default 1.5.",
         min=0.0,
     ),
 )

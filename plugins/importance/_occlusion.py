@@ -1,4 +1,4 @@
-"""Occlusion importance shared by ``mask`` and ``delete`` (METHOD.md §3).
+"""Occlusion importance shared by ``mask`` and ``delete`` (docs/method.md, "Word importance").
 
 I(w_i) = progress(S_\\i, Γ) − progress(S, Γ) with Γ = goal.gamma(g(S)); since
 ``progress = sign · Σ_Γ g_j`` this is the paper's Σ_Γ[g(S) − g(S_\\i)] for positive and
@@ -46,7 +46,7 @@ class OcclusionScorer:
 
 def mask_word(words: list[str], i: int, engine: QueryEngine) -> list[str]:
     """``words`` with word i replaced by the model's mask/unknown token."""
-    return [*words[:i], engine.model.mask_token, *words[i + 1 :]]
+    return [*words[:i], engine.mask_token, *words[i + 1 :]]
 
 
 def delete_word(words: list[str], i: int, engine: QueryEngine) -> list[str]:

@@ -21,6 +21,9 @@ from harness.errors import UsageError
 class GradientScorer:
     """Per-position saliency taken from the model's embedding gradients."""
 
+    needs_gradients = True
+    """The attack builder refuses a model without gradients, once, naming the option."""
+
     def scores(
         self,
         words: list[str],
@@ -29,11 +32,11 @@ class GradientScorer:
         goal: Goal,
         base_probs: np.ndarray,
     ) -> np.ndarray:
-        if not getattr(engine.model, "supports_gradients", False):
+        if not engine.supports_gradients:
             raise UsageError(
-                "importance",
-                f"'gradient' needs a white-box model; {type(engine.model).__name__} does not "
-                "expose embedding gradients (use --importance mask or delete)",
+                "importance:gradient",
+                f"needs a white-box model; {engine.model_name} does not expose embedding "
+                "gradients (choose the mask or delete importance)",
             )
         positions = np.asarray(list(positions), dtype=np.int64)
         if positions.size == 0:

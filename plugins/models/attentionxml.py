@@ -1,5 +1,5 @@
 """AttentionXML (You et al., 2019), flat variant: GloVe embeddings, a BiLSTM, label-wise
-attention and shared fully connected layers down to one logit per label (METHOD.md §8).
+attention and shared fully connected layers down to one logit per label (docs/method.md).
 
 Paper sizes: 300-d GloVe, hidden 256 per direction (Wiki10-31K; 512 for AmazonCat-13K),
 FC 256, max length 500, dropout 0.2 on embeddings and 0.5 after the BiLSTM, weights
@@ -28,8 +28,8 @@ from torch import nn
 
 from harness import hookimpl
 from harness.components import Component, Option
+from harness.contracts.model import Words, XMTCModel
 from harness.errors import UsageError
-from harness.model import Words, XMTCModel
 from plugins.common.glove import DEFAULT as GLOVE_DEFAULT
 from plugins.common.glove import load_glove
 from plugins.models.torch_common import (

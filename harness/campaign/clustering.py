@@ -1,4 +1,5 @@
-"""Label clustering for negative-targeted sampling (METHOD.md §6, Parabel / AttentionXML style).
+"""Label clustering for negative-targeted sampling, Parabel / AttentionXML style
+(docs/method.md, "Label clusters").
 
 Each label is the normalised sum of the L2-normalised TF-IDF rows of its training documents;
 labels are split recursively by balanced spherical 2-means until a node has at most

@@ -1,4 +1,5 @@
-"""Which (document, label) pairs a campaign attacks (METHOD.md §6).
+"""Which (document, label) pairs a campaign attacks (docs/method.md, "Sampling by label
+frequency").
 
 Labels are grouped into frequency bins that each hold at least ``labels_per_bin`` labels
 with a correctly predicted test pair; the same number of pairs is drawn from every bin,
@@ -14,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.sparse as sp
 
-from harness.errors import UsageError
+from harness.errors import ConfigError
 
 
 @dataclass(frozen=True)
@@ -36,8 +37,9 @@ class Bin:
 
 
 @dataclass(frozen=True)
-class PlannedTrial:
-    """One pair to attack: test document row, target labels (primary first), its bin."""
+class Draw:
+    """One pair drawn to attack: test document row, target labels (primary first), its bin.
+    :mod:`harness.campaign.plan` turns each into a :class:`PlannedTrial` with its words."""
 
     trial_index: int
     doc_row: int
@@ -68,11 +70,11 @@ def make_bins(label_freq: np.ndarray, pool: sp.csr_matrix, labels_per_bin: int) 
     ``labels_per_bin`` labels that have a pair in the pool; a short last bin joins the one
     before it."""
     if labels_per_bin < 1:
-        raise UsageError("--labels-per-bin", "must be >= 1")
+        raise ConfigError("sampling.labels_per_bin", "must be >= 1")
     has_pair = np.asarray(pool.sum(axis=0)).ravel() > 0
     eligible = np.flatnonzero(has_pair)
     if len(eligible) == 0:
-        raise UsageError("--dataset/--model", "the model predicts no test label correctly")
+        raise ConfigError("data.name/model.name", "the model predicts no test label correctly")
     groups: list[list[int]] = []
     current: list[int] = []
     for f in np.unique(label_freq[eligible]):
@@ -110,12 +112,12 @@ def plan_positive(
     samples_per_bin: int,
     seed: int,
     n_targets: int = 1,
-) -> list[PlannedTrial]:
+) -> list[Draw]:
     """Draw ``samples_per_bin`` pool pairs per bin (all of them where fewer exist)."""
     rng = np.random.default_rng(seed)
     pool_csc = pool.tocsc()
     pool_csc.sort_indices()
-    out: list[PlannedTrial] = []
+    out: list[Draw] = []
     for b in bins:
         pairs = [
             (int(d), lab)
@@ -130,7 +132,7 @@ def plan_positive(
             if n_targets > 1:
                 row_labels = pool.indices[pool.indptr[d] : pool.indptr[d + 1]]
                 targets = _extra_targets(rng, row_labels, lab, n_targets)
-            out.append(PlannedTrial(len(out), d, targets, int(label_freq[lab]), b.index))
+            out.append(Draw(len(out), d, targets, int(label_freq[lab]), b.index))
     return out
 
 
@@ -143,7 +145,7 @@ def plan_negative(
     seed: int,
     cluster_ids: np.ndarray | None = None,
     n_targets: int = 1,
-) -> list[PlannedTrial]:
+) -> list[Draw]:
     """Negative pairs: l not a true label of d and outside every model's top-k for d.
 
     Without clustering, the label is drawn at random from the bin and then the document;
@@ -174,7 +176,7 @@ def plan_negative(
             ok &= near_cache[cid]
         return np.flatnonzero(ok)
 
-    out: list[PlannedTrial] = []
+    out: list[Draw] = []
     for b in bins:
         docs_of = {lab: eligible_docs(lab) for lab in b.labels}
         labels = np.asarray([lab for lab in b.labels if len(docs_of[lab])], dtype=np.int64)
@@ -194,5 +196,5 @@ def plan_negative(
             if n_targets > 1:
                 same_bin = [int(x) for x in labels if x != lab and np.isin(d, docs_of[int(x)])]
                 targets = _extra_targets(rng, np.asarray(same_bin), lab, n_targets)
-            out.append(PlannedTrial(len(out), d, targets, int(label_freq[lab]), b.index))
+            out.append(Draw(len(out), d, targets, int(label_freq[lab]), b.index))
     return out

@@ -1,4 +1,5 @@
-"""The loss API model plugins train with: per-label rebalanced losses (METHOD.md §7).
+"""The loss contract: per-label rebalanced losses that model plugins train with
+(docs/method.md, "Rebalanced losses").
 
 A loss plugin subclasses :class:`Loss` and supplies only the elementwise ``ℓ+`` and ``ℓ-``;
 the weighting (plain, PW, PW-cb) is shared here so every loss applies it identically. A
@@ -43,7 +44,7 @@ LOSS_OPTIONS: tuple[Option, ...] = (
         "normalise",
         str,
         "labels",
-        "scale of the pw / pw-cb weights: labels (mean 1 over labels, METHOD.md) or positives "
+        "scale of the pw / pw-cb weights: labels (mean 1 over labels, the paper's) or positives "
         "(training positives weigh as much in total as unweighted; same optimum ranking)",
         choices=NORMALISATIONS,
     ),
@@ -52,7 +53,7 @@ LOSS_OPTIONS: tuple[Option, ...] = (
         float,
         0.0,
         "deferred re-weighting (Cao et al., 2019): the fraction of training run with plain "
-        "weights before the weighting applies; 0: weighted from the start (METHOD.md)",
+        "weights before the weighting applies; 0: weighted from the start (the paper's)",
         min=0.0,
         max=1.0,
         max_inclusive=False,
@@ -218,4 +219,5 @@ class BoundLoss(torch.nn.Module):
         return per.mean()
 
     def extra_repr(self) -> str:
+        """The loss and label count, in the module's printed form."""
         return f"{self.loss!r}, labels={self.weights.shape[0]}"

@@ -1,10 +1,11 @@
-"""The one model interface every model plugin implements, shaped like a scikit-learn estimator.
+"""The model contract: the estimator interface every model plugin implements.
 
-The attack engine only ever calls :meth:`XMTCModel.predict_proba` (batched label
-probabilities for word sequences), :meth:`XMTCModel.word_saliency` (white-box importance)
-and :meth:`XMTCModel.cache_key`; training and checkpoints go through ``fit`` and
-``state``/``load_state``. Models accept word lists produced by :func:`harness.text.tokenize`
-and map them to their own tokens internally.
+A model component's factory returns an untrained :class:`XMTCModel` built from its options,
+shaped like a scikit-learn estimator. Training goes through ``fit``, checkpoints through
+``state``/``load_state`` (safetensors + JSON, never pickles); the attack's query engine
+calls only :meth:`XMTCModel.predict_proba`, :meth:`XMTCModel.word_saliency` and
+:meth:`XMTCModel.cache_key`. Models take word lists produced by
+:func:`harness.text.tokenize` and map them to their own tokens internally.
 """
 
 from __future__ import annotations
@@ -25,7 +26,17 @@ class XMTCModel(ABC):
 
     Subclasses set ``max_words`` (the attack truncates documents to it, since later words
     cannot change a prediction), ``mask_token`` (the word that stands for a masked or
-    unknown word in importance scoring) and ``supports_gradients``.
+    unknown word in importance scoring) and ``supports_gradients``; the constructor takes
+    the component's resolved options as keyword arguments and passes them to
+    ``super().__init__(**options)``.
+
+    What ``harness.testing.check_model`` holds a model to: probabilities of shape
+    ``(len(docs), n_labels)``, float32, in [0, 1]; the same scores for a document whatever
+    batch it comes in and in whatever order; the same model and predictions from two fits
+    with one seed; words past ``max_words`` change nothing; ``mask_token`` is scored like
+    any word; equal cache keys mean equal scores; saliency where ``supports_gradients``
+    says so; and a ``state``/``load_state`` round trip through safetensors and JSON that
+    predicts exactly as before.
     """
 
     max_words: int = 500
@@ -42,6 +53,7 @@ class XMTCModel(ABC):
 
     @property
     def n_labels(self) -> int:
+        """The size of the label space (set by ``fit`` or a checkpoint)."""
         return len(self.label_names)
 
     @abstractmethod
@@ -55,14 +67,25 @@ class XMTCModel(ABC):
         seed: int = 0,
         progress: bool = True,
     ) -> XMTCModel:
-        """Train on word lists and a binary label matrix with a bound loss; returns self."""
+        """Train on word lists and a binary label matrix; returns self.
+
+        :param docs: training documents as word lists.
+        :param Y: binary ``(len(docs), n_labels)`` label matrix.
+        :param loss: the loss plugin bound to this corpus's label counts
+            (:class:`harness.contracts.loss.BoundLoss`): call it on logits and targets; tell
+            it ``set_progress(fraction)`` as training advances (deferred re-weighting).
+        :param label_names: the label space, kept as ``self.label_names``.
+        :param seed: seed every random choice from it (two fits, one seed: one model).
+        :param progress: show a progress bar on stderr.
+        """
 
     @abstractmethod
     def predict_proba(self, docs: Sequence[Words]) -> np.ndarray:
-        """Label probabilities g(S), shape (len(docs), n_labels), float32.
+        """Label probabilities g(S), shape ``(len(docs), n_labels)``, float32 in [0, 1].
 
         Batched internally (the batch size is an option), no autograd, eval mode, padded
-        only to the longest document of each batch.
+        only to the longest document of each batch; a document's scores never depend on
+        the others in its batch.
         """
 
     def word_saliency(self, words: Words, labels: Sequence[int], sign: float) -> np.ndarray:

@@ -1,8 +1,8 @@
-"""``xmtc-harness data stats``: what a dataset looks like before anyone trains on it.
+"""What a dataset looks like before anyone trains on it: split sizes, label counts, the
+label-frequency histogram and the lines a reader skipped (``xmtc-harness data stats``).
 
-Loads a dataset through the registry (so third-party readers get the same report) and prints
-its split sizes, label counts, label-frequency histogram and the lines a reader skipped.
-The figures come from :func:`corpus_stats`, which other code (reports, tests) can call.
+:func:`corpus_stats` gives the figures as a dict (for reports and tests);
+:func:`render_corpus_stats` the text tables the command prints.
 """
 
 from __future__ import annotations
@@ -10,13 +10,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import click
 import numpy as np
 from tabulate import tabulate
 
-from harness.cli import AppContext, pass_app
 from harness.data import Corpus
-from harness.errors import UsageError
+from harness.errors import ConfigError
 
 
 def frequency_bins(max_freq: int) -> list[tuple[int, int]]:
@@ -80,19 +78,9 @@ def plot_histogram(corpus: Corpus, path: Path) -> None:
     try:
         fig.savefig(path, format="png", dpi=100)
     except OSError as exc:
-        raise UsageError("--plot", f"cannot write {path}: {exc.strerror or exc}") from None
+        raise ConfigError("report.plot", f"cannot write {path}: {exc.strerror or exc}") from None
     finally:
         plt.close(fig)
-
-
-def _parse_opts(pairs: tuple[str, ...]) -> dict[str, str]:
-    out: dict[str, str] = {}
-    for pair in pairs:
-        key, sep, value = pair.partition("=")
-        if not sep or not key.strip():
-            raise UsageError("--opt", f"expected key=value, got {pair!r}")
-        out[key.strip()] = value
-    return out
 
 
 def _counts_table(title: str, counts: dict[str, Any]) -> str:
@@ -100,38 +88,20 @@ def _counts_table(title: str, counts: dict[str, Any]) -> str:
     return f"{title}\n" + tabulate(rows, headers=["", "count"], tablefmt="simple")
 
 
-@click.group("data")
-def data() -> None:
-    """Inspect datasets."""
+MORE_COUNTS = {
+    "dropped": "documents dropped by the reader",
+    "collection": "whole collection (before choosing the split)",
+}
+"""``Corpus.meta`` entries shown when a reader provides them: what it filtered out, and
+figures for the whole collection before its train/test split (Reuters-21578's usual
+19.6k documents / 444 labels)."""
 
 
-@data.command("stats")
-@click.argument("dataset")
-@click.option("--data-dir", type=click.Path(file_okay=False), help="Folder with the files.")
-@click.option("--opt", "opts", multiple=True, metavar="KEY=VALUE", help="Dataset option.")
-@click.option("--skip-bad-lines", is_flag=True, help="Skip and count malformed records.")
-@click.option("--plot", type=click.Path(dir_okay=False), help="Write a log-log PNG histogram.")
-@click.option("--progress/--no-progress", default=True, help="Progress bar while loading.")
-@pass_app
-def stats(
-    app: AppContext,
-    dataset: str,
-    data_dir: str | None,
-    opts: tuple[str, ...],
-    skip_bad_lines: bool,
-    plot: str | None,
-    progress: bool,
-) -> None:
-    """Print split sizes, label statistics and the label-frequency histogram of DATASET."""
-    options: dict[str, Any] = _parse_opts(opts)
-    if data_dir is not None:
-        options["data_dir"] = data_dir
-    if skip_bad_lines:
-        options["skip_bad_lines"] = True
-    corpus = app.registry.build("dataset", dataset, options).load(progress=progress)
+def render_corpus_stats(corpus: Corpus) -> str:
+    """The text ``data stats`` prints: statistics, histogram, skipped lines, reader notes."""
     s = corpus_stats(corpus)
-    click.echo(f"dataset {s['name']}")
-    click.echo(
+    parts = [
+        f"dataset {s['name']}",
         tabulate(
             [
                 ["documents (train)", s["train_docs"]],
@@ -149,30 +119,21 @@ def stats(
             headers=["statistic", "value"],
             tablefmt="simple",
             disable_numparse=True,
-        )
-    )
-    click.echo()
+        ),
+        "",
+    ]
     hist_rows = [
         [str(lo) if lo == hi else f"{lo}-{hi}", n, f"{100 * n / max(s['labels'], 1):.1f}%"]
         for lo, hi, n in s["histogram"]
     ]
-    click.echo("label frequency histogram (training documents per label)")
-    click.echo(tabulate(hist_rows, headers=["train docs", "labels", "share"], tablefmt="simple"))
-    click.echo()
-    click.echo(
+    parts.append("label frequency histogram (training documents per label)")
+    parts.append(tabulate(hist_rows, headers=["train docs", "labels", "share"], tablefmt="simple"))
+    parts.append("")
+    parts.append(
         _counts_table("skipped bad lines", s["skipped"]) if s["skipped"] else "skipped: none"
     )
-    # Readers may report what they filtered out, and figures for the whole collection before
-    # its train/test split (Reuters-21578's usual 19.6k documents / 444 labels).
-    titles = {
-        "dropped": "documents dropped by the reader",
-        "collection": "whole collection (before choosing the split)",
-    }
-    for key, title in titles.items():
+    for key, title in MORE_COUNTS.items():
         value = corpus.meta.get(key)
         if isinstance(value, dict) and value:
-            click.echo()
-            click.echo(_counts_table(title, value))
-    if plot:
-        plot_histogram(corpus, Path(plot))
-        click.echo(f"\nwrote {plot}")
+            parts += ["", _counts_table(title, value)]
+    return "\n".join(parts)

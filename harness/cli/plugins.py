@@ -5,18 +5,19 @@ from __future__ import annotations
 import click
 from tabulate import tabulate
 
-from harness.cli import AppContext, pass_app
-from harness.components import KINDS
+from harness.cli.context import AppContext, pass_app
+from harness.cli.options import choice
+from harness.vocab import Kind
 
 
 @click.command("plugins")
-@click.option("--kind", type=click.Choice(KINDS), help="Only this kind.")
+@click.option("--kind", type=choice(Kind), help="Only this kind.")
 @click.option("--options/--no-options", "show_options", default=False, help="List each option.")
 @pass_app
 def plugins(app: AppContext, kind: str | None, show_options: bool) -> None:
     """List the registered datasets, models, losses, scorers, substituters and constraints."""
     reg = app.registry
-    for k in KINDS if kind is None else (kind,):
+    for k in tuple(Kind) if kind is None else (Kind(kind),):
         rows = []
         for name in reg.names(k):
             comp = reg.get(k, name)
