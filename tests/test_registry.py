@@ -15,6 +15,7 @@ from harness.components import Component, Option
 from harness.errors import PluginError, UsageError
 from harness.registry import load_registry, read_registry_file
 from harness.vocab import Kind
+from tests.helpers.cli import cli_cmd
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -125,7 +126,7 @@ def _cli(
     if pythonpath is not None:
         full_env["PYTHONPATH"] = os.pathsep.join([str(pythonpath), str(REPO)])
     return subprocess.run(
-        [sys.executable, "-c", "from harness.cli import main; main()", *args],
+        cli_cmd(args),
         capture_output=True,
         text=True,
         env=full_env,

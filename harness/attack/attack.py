@@ -69,7 +69,9 @@ class Attack:
         checks: list[ConstraintCheck] = [c.start(original) for c in self.constraints]
         sim_check: SimilarityCheck | None = None
         if self.similarity is not None:
-            sim_check = checks[self.constraints.index(self.similarity)]  # type: ignore[assignment]
+            bound = checks[self.constraints.index(self.similarity)]
+            if callable(getattr(bound, "similarity", None)):  # a budget measures no similarity
+                sim_check = bound  # type: ignore[assignment]
         try:
             return self.search.attack(original, goal, self.engine, checks, sim_check)
         finally:
