@@ -57,7 +57,7 @@ from harness.campaign.sampling import Draw, make_bins, plan_positive, positive_p
 from harness.components import PluginChoice  # noqa: E402
 from harness.contracts.model import XMTCModel  # noqa: E402
 from harness.data import Corpus  # noqa: E402
-from harness.ranking import top_k  # noqa: E402
+from harness.ranking import TopK, top_k  # noqa: E402
 from harness.registry import Registry, load_registry  # noqa: E402
 
 MODEL_PLUGINS = ("plugins.models.linear", "plugins.models.attentionxml")
@@ -176,17 +176,16 @@ class OneQueryAtATime(QueryEngine):
     def __init__(self, model: XMTCModel):
         super().__init__(model, max_batch=1, use_cache=False)
 
-    def probs(self, texts: Sequence[Sequence[str]]) -> np.ndarray:
-        n = len(texts)
-        self.counters.logical_queries += n
-        out = np.empty((n, self.model.n_labels), dtype=np.float32)
-        for i, text in enumerate(texts):
+    def scores(self, texts: Sequence[Sequence[str]], k: int, labels: Sequence[int]) -> TopK:
+        self.counters.logical_queries += len(texts)
+        rows = []
+        for text in texts:
             t0 = time.perf_counter()
-            out[i] = np.asarray(self.model.predict_proba([text]), dtype=np.float32)[0]
+            rows.append(self.model.predict_topk([text], k, labels))
             self.counters.model_seconds += time.perf_counter() - t0
             self.counters.forward_passes += 1
             self.counters.batches += 1
-        return out
+        return TopK.concat(rows)
 
 
 @dataclass

@@ -1,13 +1,15 @@
 """The one ranking rule: labels by descending score, ties to the lower label index.
 
 Metrics, goals, the attack's top-k lists, the test-split predictions and the default sparse
-query of a model all rank through these two functions, so "is label j in the top-k" has one
-answer everywhere (docs/method.md, "Ranking and ties").
+query of a model all rank through these functions, so "is label j in the top-k" has one
+answer everywhere (docs/method.md, "Ranking and ties"). :class:`TopK` is the sparse answer a
+model gives the attack: its top-k list and the scores and ranks of a few labels.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -56,3 +58,81 @@ def ranks(scores: np.ndarray, labels: Iterable[int]) -> np.ndarray:
         sj = scores[:, j : j + 1]
         out[:, c] = 1 + (scores > sj).sum(axis=1) + (scores[:, :j] == sj).sum(axis=1)
     return out
+
+
+UNKNOWN_RANK = -1
+"""A rank a sparse model does not know: the label is outside the list it returned."""
+
+
+@dataclass(frozen=True)
+class TopK:
+    """A model's answer to a sparse query, for a batch of documents: its top-k list and the
+    scores (and ranks) of a few labels asked about by name.
+
+    This is all an attack needs (is each target in the top-k, how do the targets' scores
+    move, where does the primary target rank), so a model that cannot afford a dense
+    ``(batch, L)`` row at every query (a label tree over 10^5 labels) answers this instead.
+
+    * ``indices``, ``scores``: ``(B, k)``, best first, ties to the lower label index;
+    * ``label_scores``: ``(B, len(labels))``, the score of each asked label;
+    * ``label_ranks``: ``(B, len(labels))``, each asked label's exact 1-based rank, or
+      :data:`UNKNOWN_RANK` where the model does not know it (the label is outside the
+      list it ranked; its rank is then greater than ``k``). The harness stores an unknown
+      rank as NULL.
+    """
+
+    indices: np.ndarray
+    scores: np.ndarray
+    labels: tuple[int, ...]
+    label_scores: np.ndarray
+    label_ranks: np.ndarray
+
+    @classmethod
+    def from_dense(cls, scores: np.ndarray, k: int, labels: Iterable[int]) -> TopK:
+        """The sparse answer read off dense scores ``(B, L)`` (every rank known)."""
+        scores = np.atleast_2d(scores)
+        labels = tuple(int(j) for j in labels)
+        idx = top_k(scores, k)
+        return cls(
+            indices=idx,
+            scores=np.take_along_axis(scores, idx, axis=1),
+            labels=labels,
+            label_scores=scores[:, list(labels)],
+            label_ranks=ranks(scores, labels),
+        )
+
+    def __len__(self) -> int:
+        return int(self.indices.shape[0])
+
+    def rows(self, index: int | slice | np.ndarray) -> TopK:
+        """The answer for some of the documents (``rows(3)`` keeps a batch of one)."""
+        if isinstance(index, int | np.integer):
+            index = slice(int(index), int(index) + 1)
+        return TopK(
+            self.indices[index],
+            self.scores[index],
+            self.labels,
+            self.label_scores[index],
+            self.label_ranks[index],
+        )
+
+    @classmethod
+    def concat(cls, parts: Sequence[TopK]) -> TopK:
+        """Batches of answers to one question, one after the other."""
+        return cls(
+            np.concatenate([p.indices for p in parts]),
+            np.concatenate([p.scores for p in parts]),
+            parts[0].labels,
+            np.concatenate([p.label_scores for p in parts]),
+            np.concatenate([p.label_ranks for p in parts]),
+        )
+
+    def in_top(self, k: int) -> np.ndarray:
+        """``(B, len(labels))``: is each asked label among the first ``k`` of the list?"""
+        head = self.indices[:, :k]
+        return (head[:, :, None] == np.asarray(self.labels)[None, None, :]).any(axis=1)
+
+    def rank_of(self, column: int, row: int = 0) -> int | None:
+        """The asked label's 1-based rank in one document, or None when unknown."""
+        r = int(self.label_ranks[row, column])
+        return None if r == UNKNOWN_RANK else r

@@ -5,6 +5,10 @@ Every goal is expressed through one number, :meth:`Goal.progress`, that grows as
 attack gets closer to its goal. Importance is then ``progress(S_\\i) - progress(S)`` and
 the gain of a candidate is ``progress(S^(c)) - progress(S_{t-1})`` for every goal alike,
 which is exactly the paper's equations with their signs.
+
+A goal reads a model's sparse answer (:class:`~harness.ranking.TopK`: the top-k list and
+the targets' scores), never a whole score row, so it works the same for a dense model and
+for a label tree; dense ``(B, L)`` scores are accepted too and read the same way.
 """
 
 from __future__ import annotations
@@ -13,8 +17,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from harness.ranking import ranks
+from harness.ranking import TopK
 from harness.vocab import AttackKind, values
+
+Answer = TopK | np.ndarray
+"""A model's answer about a batch of texts: sparse, or dense ``(B, L)`` scores."""
 
 
 @dataclass(frozen=True)
@@ -42,32 +49,41 @@ class Goal:
         """+1 when the attack raises its labels' scores (negative), -1 when it lowers them."""
         return 1.0 if self.kind == AttackKind.NEGATIVE else -1.0
 
-    def in_top_k(self, probs: np.ndarray) -> np.ndarray:
-        """(B, |targets|) booleans: is each target in the top-k of each row?"""
-        return ranks(probs, self.targets) <= self.k
+    def answer(self, scores: Answer) -> TopK:
+        """``scores`` as the sparse answer this goal reads (dense rows are converted)."""
+        if isinstance(scores, TopK):
+            if scores.labels != tuple(self.targets):
+                raise ValueError(f"answer about labels {scores.labels}, goal on {self.targets}")
+            return scores
+        return TopK.from_dense(np.atleast_2d(scores), self.k, self.targets)
 
-    def gamma(self, probs: np.ndarray) -> np.ndarray:
+    def in_top_k(self, scores: Answer) -> np.ndarray:
+        """(B, |targets|) booleans: is each target in the top-k of each row?"""
+        return self.answer(scores).in_top(self.k)
+
+    def gamma(self, scores: Answer) -> np.ndarray:
         """Γ_t for the current text: the targets still standing between it and the goal."""
-        inside = self.in_top_k(probs)[0]
+        inside = self.in_top_k(scores)[0]
         t = np.asarray(self.targets, dtype=np.int64)
         return t[~inside] if self.kind == AttackKind.NEGATIVE else t[inside]
 
-    def progress(self, probs: np.ndarray, gamma: np.ndarray) -> np.ndarray:
+    def progress(self, scores: Answer, gamma: np.ndarray) -> np.ndarray:
         """(B,) sign * Σ_{j∈Γ} g_j: higher is closer to the goal."""
-        probs = np.atleast_2d(probs)
+        answer = self.answer(scores)
         if len(gamma) == 0:
-            return np.zeros(probs.shape[0], dtype=np.float64)
-        return self.sign * probs[:, gamma].astype(np.float64).sum(axis=1)
+            return np.zeros(len(answer), dtype=np.float64)
+        cols = [self.targets.index(int(j)) for j in gamma]
+        return self.sign * answer.label_scores[:, cols].astype(np.float64).sum(axis=1)
 
-    def is_met(self, probs: np.ndarray) -> np.ndarray:
+    def is_met(self, scores: Answer) -> np.ndarray:
         """(B,) booleans: does each row satisfy the goal?"""
-        inside = self.in_top_k(probs)
+        inside = self.in_top_k(scores)
         if self.kind == AttackKind.POSITIVE:
             return ~inside.any(axis=1)
         if self.kind == AttackKind.NEGATIVE:
             return inside.all(axis=1)
         return (~inside).any(axis=1)
 
-    def attackable(self, probs: np.ndarray) -> bool:
+    def attackable(self, scores: Answer) -> bool:
         """Whether the original document is a valid starting point (goal not already met)."""
-        return not bool(self.is_met(probs)[0])
+        return not bool(self.is_met(scores)[0])

@@ -29,20 +29,14 @@ from harness.vocab import AttackKind
 
 
 @dataclass(frozen=True)
-class PlannedTrial:
-    """One trial to run: which document, which words, which targets (primary first)."""
+class PlannedTrial(Draw):
+    """A drawn pair with what a worker needs to attack it: the document's id and words
+    (and final targets: a non-targeted trial's whole correct top-k)."""
 
-    trial_index: int
-    doc_row: int
-    """Row of the document in the test split."""
     doc_id: str
     """The document's id (stored as the trial's ``sample_id``)."""
     words: tuple[str, ...]
     """The document's words as the model reads them (truncated to its ``max_words``)."""
-    targets: tuple[int, ...]
-    label_freq: int
-    """Training frequency of the primary target."""
-    bin_index: int
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,6 @@ import numpy as np
 from tqdm import tqdm
 
 from harness.contracts.model import XMTCModel
-from harness.ranking import top_k
 
 
 def predict_topk(
@@ -40,8 +39,7 @@ def predict_topk(
     out = np.empty((len(docs), k), dtype=np.int64)
     bar = tqdm(total=len(docs), desc="predicting test split", unit="doc", disable=not progress)
     for start in range(0, len(docs), batch):
-        probs = np.asarray(model.predict_proba(docs[start : start + batch]))
-        part = top_k(probs, k)
+        part = model.predict_topk(docs[start : start + batch], k, ()).indices
         out[start : start + len(part)] = part
         bar.update(len(part))
     bar.close()

@@ -33,7 +33,6 @@ from harness.registry import Registry
 from harness.store.models import get_model, model_of_run
 from harness.store.runs import (
     NewRun,
-    SubstitutionRecord,
     TrialRecord,
     done_indices,
     finish_run,
@@ -114,9 +113,7 @@ def trial_record(
     record.topk_before = result.topk_before
     record.topk_after = result.topk_after
     record.adversarial_text = detokenize(result.adversarial)
-    record.substitutions = [
-        SubstitutionRecord(s.step, s.position, s.old_word, s.new_word, s.gain) for s in result.steps
-    ]
+    record.substitutions = list(result.substitutions)
     return record
 
 

@@ -43,8 +43,10 @@ class Draw:
 
     trial_index: int
     doc_row: int
+    """Row of the document in the test split."""
     targets: tuple[int, ...]
     label_freq: int
+    """Training frequency of the primary target."""
     bin_index: int
 
 

@@ -17,7 +17,7 @@ import numpy as np
 
 if TYPE_CHECKING:
     from harness.attack.engine import QueryEngine
-    from harness.attack.goals import Goal
+    from harness.attack.goals import Answer, Goal
 
 
 @runtime_checkable
@@ -35,7 +35,7 @@ class ImportanceScorer(Protocol):
         positions: Sequence[int],
         engine: QueryEngine,
         goal: Goal,
-        base_probs: np.ndarray,
+        base: Answer,
     ) -> np.ndarray:
         """One importance per entry of ``positions`` (higher: attacked first).
 
@@ -45,7 +45,9 @@ class ImportanceScorer(Protocol):
         :param engine: the only way to query the model.
         :param goal: the trial's goal; ``goal.gamma`` and ``goal.progress`` give the
             paper's importance for any attack kind.
-        :param base_probs: the model's scores of ``words``, shape ``(1, L)``.
+        :param base: the model's answer about ``words`` (:class:`harness.ranking.TopK`: the
+            top-k list and the targets' scores; ``goal`` reads it, and
+            ``engine.scores(texts, goal.k, goal.targets)`` gives the same for variants).
         :returns: a float array of ``len(positions)`` finite values, deterministic, and the
             same per position whatever order ``positions`` come in.
         """

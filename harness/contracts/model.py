@@ -3,7 +3,8 @@
 A model component's factory returns an untrained :class:`XMTCModel` built from its options,
 shaped like a scikit-learn estimator. Training goes through ``fit``, checkpoints through
 ``state``/``load_state`` (safetensors + JSON, never pickles); the attack's query engine
-calls only :meth:`XMTCModel.predict_proba`, :meth:`XMTCModel.word_saliency` and
+calls only :meth:`XMTCModel.predict_topk` (by default read off
+:meth:`XMTCModel.predict_proba`), :meth:`XMTCModel.word_saliency` and
 :meth:`XMTCModel.cache_key`. Models take word lists produced by
 :func:`harness.text.tokenize` and map them to their own tokens internally.
 """
@@ -17,6 +18,8 @@ from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
+
+from harness.ranking import TopK
 
 Words = Sequence[str]
 
@@ -87,6 +90,22 @@ class XMTCModel(ABC):
         only to the longest document of each batch; a document's scores never depend on
         the others in its batch.
         """
+
+    def predict_topk(self, docs: Sequence[Words], k: int, labels: Sequence[int]) -> TopK:
+        """The sparse query the attack makes: each document's top-``k`` labels with their
+        scores, and the scores and ranks of ``labels`` (a trial's targets).
+
+        The default reads them off :meth:`predict_proba` through the one ranking rule
+        (:meth:`harness.ranking.TopK.from_dense`), so every rank is exact. A model that
+        cannot afford a dense ``(len(docs), n_labels)`` row per query (a label tree over
+        10^5 labels) overrides it: return the top-``k`` list best first (ties to the lower
+        label index), the scores of ``labels`` (each target's score even when it is far
+        down), and their ranks where known, :data:`harness.ranking.UNKNOWN_RANK` for a
+        label outside the list the model ranked (the harness then stores the rank as
+        unknown). Scores are float32 like :meth:`predict_proba`'s.
+        """
+        probs = np.asarray(self.predict_proba(docs), dtype=np.float32)
+        return TopK.from_dense(probs, k, labels)
 
     def word_saliency(self, words: Words, labels: Sequence[int], sign: float) -> np.ndarray:
         """White-box importance of each word for ``sign * sum(g_j for j in labels)``.

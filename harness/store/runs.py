@@ -17,8 +17,10 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from harness.attack.search import Substitution
 from harness.errors import StoreError
-from harness.store.schema import Run, Substitution, Trial, utcnow
+from harness.store import schema
+from harness.store.schema import Run, Trial, utcnow
 from harness.store.session import Store
 from harness.vocab import RunStatus
 
@@ -89,17 +91,6 @@ def done_indices(store: Store, run_id: int) -> set[int]:
         return set(s.scalars(select(Trial.trial_index).where(Trial.run_id == run_id)))
 
 
-@dataclass(frozen=True)
-class SubstitutionRecord:
-    """One accepted word replacement, in the order the search made it."""
-
-    step: int
-    position: int
-    old_word: str
-    new_word: str
-    gain: float
-
-
 @dataclass
 class TrialRecord:
     """The columns of one trial row, and its substitutions."""
@@ -128,7 +119,7 @@ class TrialRecord:
     topk_after: list[int] = field(default_factory=list)
     adversarial_text: str | None = None
     error_message: str | None = None
-    substitutions: Sequence[SubstitutionRecord] = ()
+    substitutions: Sequence[Substitution] = ()
 
 
 def record_trial(store: Store, record: TrialRecord) -> dict[str, Any] | None:
@@ -136,7 +127,7 @@ def record_trial(store: Store, record: TrialRecord) -> dict[str, Any] | None:
     (what the ``xmtc_trial_recorded`` hook receives), or None when a trial with this
     (run, index) was already stored by another process."""
     columns = {k: v for k, v in record.__dict__.items() if k != "substitutions"}
-    subs = [Substitution(**s.__dict__) for s in record.substitutions]
+    subs = [schema.Substitution(**s.__dict__) for s in record.substitutions]
 
     def insert(s: Session) -> dict[str, Any]:
         trial = Trial(**columns, substitutions=subs)

@@ -39,11 +39,12 @@ def check_importance(
     engine = QueryEngine(model)
     words = corpus.test[0].words[: model.max_words]
     positions = [i for i, w in enumerate(words) if is_attackable(w)]
-    base = engine.probs([words])
-    for kind, target in (("positive", int(top_k(base[0], 1)[0])), ("negative", None)):
+    dense = model.predict_proba([words])[0]
+    for kind, target in (("positive", int(top_k(dense, 1)[0])), ("negative", None)):
         if target is None:
-            target = int(top_k(base[0], model.n_labels)[-1])
+            target = int(top_k(dense, model.n_labels)[-1])
         goal = Goal(kind, (target,), 3)
+        base = engine.scores([words], goal.k, goal.targets)
         s = np.asarray(
             c.call("importance.scores", scorer.scores, words, positions, engine, goal, base),
             dtype=np.float64,

@@ -13,6 +13,7 @@ from safetensors.numpy import save as save_tensors
 
 from harness.contracts.model import XMTCModel
 from harness.data import Corpus
+from harness.ranking import UNKNOWN_RANK, TopK
 from harness.testing.fixtures import bound_bce, tiny_corpus
 from harness.testing.rules import Checker
 
@@ -132,6 +133,7 @@ def check_model(
                 _close(np.asarray(model.predict_proba([v]))[0], base, 1e-6),
                 "two word lists share a cache key but score differently",
             )
+    _check_topk(c, model, docs, probs)
     _check_gradients(c, model, words, probs[0])
     again = _fit(c, "model.deterministic", c.call("model.build", make_model), corpus, seed)
     c.expect(
@@ -143,21 +145,40 @@ def check_model(
     return c.passed
 
 
+def _check_topk(c: Checker, model: XMTCModel, docs: list[list[str]], probs: np.ndarray) -> None:
+    """The sparse query agrees with the dense scores: the same top-k (ties to the lower
+    index), the asked labels' scores, and their ranks wherever the model knows them."""
+    k = min(3, probs.shape[1])
+    labels = (probs.shape[1] - 1, 0)
+    got = c.call("model.predict_topk", model.predict_topk, docs, k, labels)
+    want = TopK.from_dense(probs, k, labels)
+    c.expect(
+        "model.predict_topk",
+        got.indices.shape == want.indices.shape and got.labels == labels,
+        f"predict_topk gave indices {got.indices.shape}, expected {want.indices.shape}",
+    )
+    c.expect(
+        "model.predict_topk",
+        np.array_equal(got.indices, want.indices)
+        and _close(np.asarray(got.label_scores), want.label_scores)
+        and _close(np.asarray(got.scores), want.scores),
+        "predict_topk disagrees with predict_proba's ranking or scores",
+    )
+    known = got.label_ranks != UNKNOWN_RANK
+    c.expect(
+        "model.predict_topk",
+        np.array_equal(got.label_ranks[known], want.label_ranks[known])
+        and bool((want.label_ranks[~known] > k).all()),
+        "predict_topk's ranks disagree with predict_proba's",
+    )
+
+
 def _check_gradients(c: Checker, model: XMTCModel, words: list[str], row: np.ndarray) -> None:
     if not model.supports_gradients:
-        try:
-            model.word_saliency(words, [0], 1.0)
-        except NotImplementedError:
-            c.expect("model.gradients", True, "")
-        except Exception as exc:
-            c.expect(
-                "model.gradients",
-                False,
-                f"without gradients word_saliency must raise NotImplementedError, "
-                f"not {exc.__class__.__name__}",
-            )
-        else:
-            c.expect("model.gradients", False, "supports_gradients is False but saliency works")
+        refused, _ = c.raised(
+            "model.gradients", lambda: model.word_saliency(words, [0], 1.0), NotImplementedError
+        )
+        c.expect("model.gradients", refused, "supports_gradients is False but saliency works")
         return
     top = int(np.argmax(row))
     sal = np.asarray(c.call("model.gradients", model.word_saliency, words, [top], 1.0))

@@ -34,6 +34,23 @@ class Checker:
             raise ConformanceError(rule, self.subject, detail)
         self.passed.append(rule)
 
+    def raised(
+        self, rule: str, fn: Callable[[], T], expected: type[BaseException]
+    ) -> tuple[bool, T | None]:
+        """``(True, None)`` when ``fn()`` raised ``expected``, ``(False, its result)`` when it
+        returned; any other exception breaks ``rule`` (a plugin must fail clearly)."""
+        try:
+            result = fn()
+        except expected:
+            return True, None
+        except Exception as exc:
+            raise ConformanceError(
+                rule,
+                self.subject,
+                f"raised {exc.__class__.__name__} where {expected.__name__} was expected: {exc}",
+            ) from exc
+        return False, result
+
     def call(self, rule: str, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         """``fn(*args, **kwargs)``; an exception from it breaks ``rule``."""
         try:

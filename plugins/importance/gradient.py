@@ -13,7 +13,7 @@ import numpy as np
 
 from harness import hookimpl
 from harness.attack.engine import QueryEngine
-from harness.attack.goals import Goal
+from harness.attack.goals import Answer, Goal
 from harness.components import Component
 from harness.errors import UsageError
 
@@ -30,7 +30,7 @@ class GradientScorer:
         positions: Sequence[int],
         engine: QueryEngine,
         goal: Goal,
-        base_probs: np.ndarray,
+        base: Answer,
     ) -> np.ndarray:
         if not engine.supports_gradients:
             raise UsageError(
@@ -41,7 +41,7 @@ class GradientScorer:
         positions = np.asarray(list(positions), dtype=np.int64)
         if positions.size == 0:
             return np.zeros(0, dtype=np.float64)
-        gamma = goal.gamma(np.atleast_2d(base_probs))
+        gamma = goal.gamma(base)
         if len(gamma) == 0:
             return np.zeros(positions.size, dtype=np.float64)
         sal = engine.saliency(words, [int(j) for j in gamma], goal.sign)

@@ -69,10 +69,10 @@ def test_lazy_checks_choose_what_full_checks_choose(toy) -> None:
             results[lazy] = search.attack(toy.docs[d], goal, QueryEngine(toy.model), [check], None)
             checked[lazy] += check.texts
         a, b = results[True], results[False]
-        assert (a.outcome, a.adversarial, [vars(s) for s in a.steps]) == (
+        assert (a.outcome, a.adversarial, [vars(s) for s in a.substitutions]) == (
             b.outcome,
             b.adversarial,
-            [vars(s) for s in b.steps],
+            [vars(s) for s in b.substitutions],
         )
     assert checked[True] < checked[False]
 

@@ -64,7 +64,7 @@ def test_each_step_maximises_gain_against_current_text(toy, parts) -> None:
         res = search.attack(toy.docs[d], goal, engine, [], None)
         current = list(toy.docs[d])
         source = substituter.start(list(toy.docs[d]))
-        for step in res.steps:
+        for step in res.substitutions:
             before = model.predict_proba([current])
             gamma = goal.gamma(before)
             cands = [
@@ -102,9 +102,9 @@ def test_budget_is_never_exceeded_and_constraints_hold(toy, parts) -> None:
         res = search.attack(toy.docs[d], Goal("positive", (lab,), k=3), engine, [constraint], None)
         outcomes.add(res.outcome)
         assert res.n_changed <= budget
-        assert len(res.steps) == res.n_changed
+        assert len(res.substitutions) == res.n_changed
         assert not set(res.adversarial) & forbidden or set(toy.docs[d]) & forbidden
-        for step in res.steps:
+        for step in res.substitutions:
             assert step.new_word not in forbidden
         if res.outcome == "budget-exhausted":
             assert res.n_changed == budget
@@ -141,7 +141,7 @@ def test_goal_met_but_constraint_failed_is_its_own_outcome(toy, parts) -> None:
     for d, lab in _positive_cases(toy, n=30):
         goal = Goal("positive", (lab,), k=3)
         free = search.attack(toy.docs[d], goal, QueryEngine(toy.model), [], None)
-        if free.outcome != "success" or len(free.steps) != 1:
+        if free.outcome != "success" or len(free.substitutions) != 1:
             continue
         # the very first attacked word has a goal-reaching candidate; now forbid every word
         # the substituter could propose, so that the goal is reachable but never allowed
@@ -154,6 +154,6 @@ def test_goal_met_but_constraint_failed_is_its_own_outcome(toy, parts) -> None:
             toy.docs[d], goal, QueryEngine(toy.model), [ForbiddenWords(vocab)], None
         )
         assert res.outcome == "goal-met-constraint-failed"
-        assert res.adversarial == toy.docs[d] and res.steps == []
+        assert res.adversarial == toy.docs[d] and res.substitutions == []
         tried += 1
     assert tried >= 2

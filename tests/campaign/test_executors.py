@@ -36,7 +36,7 @@ def test_worker_attack_from_pickled_job_matches_the_local_executor(tmp_path: Pat
     docs = corpus.test[:4]
     top = model.predict_proba([d.words for d in docs]).argmax(axis=1)
     trials = [
-        PlannedTrial(i, i, d.doc_id, tuple(d.words[: model.max_words]), (int(t),), 1, 0)
+        PlannedTrial(i, i, (int(t),), 1, 0, d.doc_id, tuple(d.words[: model.max_words]))
         for i, (d, t) in enumerate(zip(docs, top, strict=True))
     ]
     local = EXECUTORS["local"](job, lambda: AttackBuilder(reg, attack_spec).build(model))

@@ -3,8 +3,6 @@ a real backbone is): it learns, its head follows the APLC rules, and it round-tr
 
 from __future__ import annotations
 
-from collections import Counter
-
 import numpy as np
 import pytest
 import torch
@@ -22,35 +20,16 @@ from tests.helpers.models import (
     train,
     weighting_seen_in_training,
 )
-
-
-def tiny_backbone(folder, corpora) -> str:
-    """A 2-layer, 32-wide BERT with a whole-word WordPiece vocabulary of the corpora."""
-    from transformers import BertConfig, BertModel, BertTokenizer
-
-    counts = Counter(w.lower() for c in corpora for d in c.train for w in d.words)
-    specials = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
-    vocab = specials + [w for w, n in counts.most_common(30000) if n >= 2]
-    folder.mkdir(parents=True, exist_ok=True)
-    tokenizer = BertTokenizer(vocab={w: i for i, w in enumerate(vocab)}, do_lower_case=True)
-    assert tokenizer.tokenize("The market") == ["the", "market"]
-    tokenizer.save_pretrained(folder)
-    torch.manual_seed(0)
-    config = BertConfig(
-        vocab_size=len(vocab),
-        hidden_size=32,
-        num_hidden_layers=2,
-        num_attention_heads=2,
-        intermediate_size=64,
-        max_position_embeddings=128,
-    )
-    BertModel(config).save_pretrained(folder)
-    return str(folder)
+from tests.helpers.tiny_models import tiny_backbone
 
 
 @pytest.fixture(scope="module")
 def backbone(tmp_path_factory) -> str:
-    return tiny_backbone(tmp_path_factory.mktemp("tinybert"), [reuters_slice(), synthetic()])
+    folder = tiny_backbone(tmp_path_factory.mktemp("tinybert"), [reuters_slice(), synthetic()])
+    from transformers import BertTokenizer
+
+    assert BertTokenizer.from_pretrained(folder).tokenize("The market") == ["the", "market"]
+    return folder
 
 
 def opts(backbone: str) -> dict:

@@ -14,6 +14,8 @@ from harness.attack.candidates import filter_candidates, match_case
 from harness.errors import UsageError
 from harness.registry import DEFAULT_REGISTRY, load_registry, read_registry_file
 from harness.text import is_punctuation, is_stopword, tokenize
+from tests.helpers.tiny_models import MLM_VOCAB as VOCAB  # the words the tests reason about
+from tests.helpers.tiny_models import SPECIAL, tiny_mlm
 
 
 @pytest.fixture(scope="module")
@@ -113,39 +115,12 @@ def test_glove_text_file(tmp_path: Path, registry):
     assert sub.start(["Cat"]).candidates(["Cat"], 0) == ["Kitten", "Dog", "Car"]
 
 
-# -- bert-mlm: a tiny real BertForMaskedLM built here -----------------------------------------
-
-VOCAB = (
-    ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "the", "a", "of", "and", ".", ",", "-"]
-    + ["market", "markets", "profit", "profits", "rose", "fell", "bank", "stock", "shares"]
-    + ["price", "prices", "oil", "gold", "trade", "un", "news", "report"]
-    + ["##believ", "##able", "##s", "##ly", "##ed", "##ing"]
-)
-SPECIAL = {"[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"}
+# -- bert-mlm: a tiny real BertForMaskedLM (tests/helpers/tiny_models.py) ----------------------
 
 
 @pytest.fixture(scope="module")
 def mlm_dir(tmp_path_factory) -> Path:
-    from transformers import BertConfig, BertForMaskedLM, BertTokenizerFast
-
-    root = tmp_path_factory.mktemp("tiny-bert")
-    (root / "vocab.txt").write_text("\n".join(VOCAB) + "\n")
-    tok = BertTokenizerFast.from_pretrained(root, do_lower_case=False)  # reads vocab.txt
-    torch.manual_seed(0)
-    config = BertConfig(
-        vocab_size=len(VOCAB),
-        hidden_size=32,
-        num_hidden_layers=2,
-        num_attention_heads=2,
-        intermediate_size=48,
-        max_position_embeddings=64,
-        initializer_range=0.5,  # peaked, context-dependent predictions even untrained
-    )
-    model = BertForMaskedLM(config)
-    out = root / "model"
-    model.save_pretrained(out)
-    tok.save_pretrained(out)
-    return out
+    return tiny_mlm(tmp_path_factory.mktemp("tiny-bert"))
 
 
 @pytest.fixture(scope="module")
