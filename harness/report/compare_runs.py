@@ -77,7 +77,10 @@ class Comparison:
 
 def run_label(run: Run) -> str:
     clu = ", clustered" if run.cluster else ""
-    return f"run {run.id} ({run.dataset}/{run.model}/{run.loss}/{run.weighting}, {run.attack}{clu})"
+    return (
+        f"run {run.id} ({run.corpus_name}/{run.model}/{run.loss}/{run.weighting}, "
+        f"{run.attack}{clu})"
+    )
 
 
 def compare_runs(store: Store, run_a: int, run_b: int) -> Comparison:

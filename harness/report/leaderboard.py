@@ -200,8 +200,13 @@ class Leaderboard:
         return f"bin {index}: {freq_label(*rng)}"
 
 
+def _field_of(run: Run, name: str) -> Any:
+    """A run's value of a group field; a corpus is named by its own name."""
+    return run.corpus_name if name == "dataset" else getattr(run, name)
+
+
 def _group_key(run: Run) -> tuple[Any, ...]:
-    return tuple(getattr(run, f) for f in GROUP_FIELDS)
+    return tuple(_field_of(run, f) for f in GROUP_FIELDS)
 
 
 def _sort_key(key: tuple[Any, ...]) -> tuple[tuple[bool, str], ...]:
@@ -218,7 +223,7 @@ def build_leaderboard(store: Store, flt: RunFilter) -> Leaderboard:
         for run in runs:
             groups[_group_key(run)].append(run)
         shown = [
-            f for f in GROUP_FIELDS if f in ALWAYS_SHOWN or len({getattr(r, f) for r in runs}) > 1
+            f for f in GROUP_FIELDS if f in ALWAYS_SHOWN or len({_field_of(r, f) for r in runs}) > 1
         ]
         by_run: dict[int, list[TrialStat]] = defaultdict(list)
         for t in stats:
@@ -487,7 +492,7 @@ def render_run_summary(
         stats = trial_stats(s, [run_id])
         ranges = run_bin_ranges(run)
         header = (
-            f"Run {run.id}: {run.dataset} / {run.model} / {run.loss} / {run.weighting},"
+            f"Run {run.id}: {run.corpus_name} / {run.model} / {run.loss} / {run.weighting},"
             f" {run.attack} attack{' with clustering' if run.cluster else ''}, k={run.k}"
             f" ({run.status}); similarity on the {scale} scale"
         )

@@ -36,3 +36,20 @@ def test_models_tell_two_corpora_of_one_plugin_apart(tmp_path: Path) -> None:
     assert [r[1] for r in rows] == ["wiki-a", "wiki-b"]
     only_b = invoke("models", "--dataset", "wiki-b", db=db).stdout
     assert "wiki-b" in only_b and "wiki-a" not in only_b
+
+
+def test_leaderboard_groups_and_filters_by_corpus_name(tmp_path: Path) -> None:
+    from harness.store.schema import Run
+
+    store = build_report_db(tmp_path / "r.db")
+
+    def name(s):  # type: ignore[no-untyped-def]
+        for run in s.query(Run).all():
+            run.corpus = "reuters-a" if run.id % 2 else "reuters-b"
+
+    store.write(name)
+    store.dispose()
+    out = invoke("leaderboard", "--summary", db=tmp_path / "r.db").stdout
+    assert "reuters-a" in out and "reuters-b" in out
+    only = invoke("leaderboard", "--summary", "--dataset", "reuters-b", db=tmp_path / "r.db").stdout
+    assert "reuters-b" in only and "reuters-a" not in only
