@@ -40,7 +40,9 @@ from harness.store.session import Store
 
 log = logging.getLogger(__name__)
 
-LOCATION_OPTIONS = frozenset({"data_dir", "device", "eval_batch_size", "chunk_elements"})
+LOCATION_OPTIONS = frozenset(
+    {"data_dir", "device", "eval_batch_size", "chunk_elements", "chunk_labels", "n_jobs"}
+)
 """Options that do not change what is learned, left out of the spec hash."""
 
 METRIC_KS = (1, 3, 5)
