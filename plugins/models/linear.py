@@ -47,6 +47,7 @@ from harness.errors import UsageError
 from harness.metrics import top_k
 from harness.model import Words, XMTCModel
 from plugins.models.ovr import LOSSES, OVRSettings, merge_topk, train_ovr
+from plugins.models.tfidf import make_vectorizer, terms_of
 from plugins.models.torch_common import (
     dense_rows,
     ids_key,
@@ -62,11 +63,6 @@ LABEL_BLOCK = 16_384
 """Labels scored at once by :meth:`LinearTfidf.predict_topk` (a batch x block array)."""
 DENSE_STATE_COPIES = 24
 """Vocabulary x labels float32 arrays the lbfgs solver keeps (weights, gradient, history)."""
-
-
-def _lower(words: Sequence[str]) -> list[str]:
-    """The vectorizer's analyzer: the harness words, lowercased (no re-tokenisation)."""
-    return [w.lower() for w in words]
 
 
 def _physical_memory() -> int:
@@ -108,17 +104,7 @@ class LinearTfidf(XMTCModel):
         self.report: dict[str, float] = {}
 
     def _new_vectorizer(self) -> TfidfVectorizer:
-        return TfidfVectorizer(
-            analyzer=_lower if self.options["ngram_max"] == 1 else "word",
-            tokenizer=None if self.options["ngram_max"] == 1 else _identity,
-            preprocessor=None if self.options["ngram_max"] == 1 else _lower,
-            token_pattern=None,
-            lowercase=False,
-            ngram_range=(1, self.options["ngram_max"]),
-            min_df=self.options["min_df"],
-            sublinear_tf=True,
-            dtype=np.float32,
-        )
+        return make_vectorizer(self.options["ngram_max"], self.options["min_df"])
 
     def features(self, docs: Sequence[Words]) -> sp.csr_matrix:
         """TF-IDF rows of the first ``max_words`` words of each document."""
@@ -428,9 +414,7 @@ class LinearTfidf(XMTCModel):
         ones as CSC arrays (``W_indptr``, ``W_indices``, ``W_data``, ``bias``)."""
         W, b = self._require_weights()
         vec = self._require_vectorizer()
-        terms = [""] * len(vec.vocabulary_)
-        for term, i in vec.vocabulary_.items():
-            terms[i] = term
+        terms = terms_of(vec)
         if isinstance(W, np.ndarray):
             tensors = {"weight.weight": W.astype(np.float32), "bias": b.astype(np.float32)}
         else:
@@ -466,10 +450,6 @@ class LinearTfidf(XMTCModel):
             self.net = net.to(self.device).eval()
             self._take_net_weights()
         self.report = dict(extra.get("pruning", {}))
-
-
-def _identity(words: Sequence[str]) -> list[str]:
-    return list(words)
 
 
 OPTIONS: tuple[Option, ...] = (
