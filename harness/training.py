@@ -29,10 +29,10 @@ from harness.checkpoint import (
     load_checkpoint,
     save_checkpoint,
 )
-from harness.data import Corpus
+from harness.data import Corpus, WordLists
 from harness.errors import UsageError
 from harness.labelstats import propensities
-from harness.metrics import evaluate
+from harness.metrics import MetricAccumulator
 from harness.model import XMTCModel
 from harness.provenance import config_hash, package_versions
 from harness.store.schema import TrainedModel
@@ -165,14 +165,26 @@ def find_trained(store: Store, spec: ModelSpec, registry: Any = None) -> Trained
     return None
 
 
-def evaluate_model(model: XMTCModel, corpus: Corpus, split: str = "test") -> dict[str, float]:
-    """P@k, nDCG@k, PSP@k and PSnDCG@k (k = 1, 3, 5) of ``model`` on a split."""
+def evaluate_model(
+    model: XMTCModel, corpus: Corpus, split: str = "test", batch: int = 256
+) -> dict[str, float]:
+    """P@k, nDCG@k, PSP@k and PSnDCG@k (k = 1, 3, 5) of ``model`` on a split, scored
+    ``batch`` documents at a time (never a dense documents x labels array). A model with
+    ``predict_topk`` is ranked by it (for a beam-search model, the beam's ranking)."""
     docs = corpus.split(split)
-    scores = model.predict_proba([d.words for d in docs])
+    Y = corpus.label_matrix(split)
     props = propensities(
         corpus.label_counts, len(corpus.train), corpus.propensity_a, corpus.propensity_b
     )
-    return evaluate(scores, corpus.label_matrix(split), props, ks=METRIC_KS)
+    acc = MetricAccumulator(props, ks=METRIC_KS)
+    ranked = getattr(model, "predict_topk", None)
+    for start in range(0, len(docs), batch):
+        words = WordLists(docs[start : start + batch])
+        if ranked is not None:
+            acc.update_ranking(ranked(words, max(METRIC_KS), [])[0], Y[start : start + batch])
+        else:
+            acc.update(model.predict_proba(words), Y[start : start + batch])
+    return acc.result()
 
 
 def train_and_record(
@@ -202,7 +214,7 @@ def train_and_record(
     model: XMTCModel = registry.build("model", spec.model, spec.model_options)
     t0 = time.perf_counter()
     model.fit(
-        [d.words for d in corpus.train],
+        WordLists(corpus.train),
         corpus.label_matrix("train"),
         bound,
         label_names=corpus.label_names,
