@@ -69,7 +69,9 @@ def _attach_commands() -> None:
     for report_cmd in report_cmds.COMMANDS:  # query, leaderboard, compare, examples, report
         cli.add_command(report_cmd)
     from harness.datastats import data
+    from harness.fetch_cmd import fetch
 
+    data.add_command(fetch)
     cli.add_command(data)
     from harness.eval_cmd import eval_
 
