@@ -27,6 +27,7 @@ import os
 import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 import scipy.sparse as sp
@@ -87,16 +88,17 @@ def _estimator(s: OVRSettings):
     )
 
 
-def _constant_bias(s: OVRSettings, n_pos: float, n_neg: float) -> float:
+@lru_cache(maxsize=64)
+def _constant_bias(loss: str, C: float, n_pos: float, n_neg: float) -> float:
     """The optimal bias of a label whose training documents are all of one class (w = 0):
     ``argmin ½b² + C (n_pos ℓ+(b) + n_neg ℓ-(b))``, which liblinear cannot fit."""
 
     def objective(b: float) -> float:
-        if s.loss == "squared-hinge":
+        if loss == "squared-hinge":
             pos, neg = max(0.0, 1.0 - b) ** 2, max(0.0, 1.0 + b) ** 2
         else:
             pos, neg = np.logaddexp(0.0, -b), np.logaddexp(0.0, b)
-        return 0.5 * b * b + s.C * (n_pos * pos + n_neg * neg)
+        return 0.5 * b * b + C * (n_pos * pos + n_neg * neg)
 
     return float(minimize_scalar(objective, bounds=(-50.0, 50.0), method="bounded").x)
 
@@ -144,7 +146,7 @@ def train_chunk(
     for j in range(n_lab):
         pos = Y.indices[Y.indptr[j] : Y.indptr[j + 1]]
         if len(pos) in (0, n):
-            bias[j] = _constant_bias(settings, float(len(pos)), float(n - len(pos)))
+            bias[j] = _constant_bias(settings.loss, settings.C, len(pos), n - len(pos))
             full[:, j] = pruned[:, j] = bias[j]
             cols_idx.append(np.empty(0, np.int32))
             cols_val.append(np.empty(0, np.float32))
@@ -238,6 +240,11 @@ def train_ovr(
                 results.append(res)
                 if progress:
                     progress(Ych.shape[1])
+        # Training is a one-off: release the idle workers' memory now rather than after
+        # loky's idle timeout.
+        from joblib.externals.loky import get_reusable_executor
+
+        get_reusable_executor().shutdown(wait=True)
     return _assemble(results, n_labels, X.shape[1], Y, sample, settings)
 
 
