@@ -214,3 +214,45 @@ def test_predict_topk_matches_predict_proba(options, monkeypatch) -> None:
     np.testing.assert_array_equal(idx, top_k(probs, 5))
     np.testing.assert_array_equal(scores, np.take_along_axis(probs, idx, axis=1))
     np.testing.assert_array_equal(lab, probs[:, labels])
+
+
+def test_a_checkpoint_of_the_previous_linear_loads(tmp_path) -> None:
+    """Before the liblinear solver, linear saved dense weights (``weight.weight``) with the
+    options of its time (no tol, prune, chunk_labels, n_jobs): such a checkpoint still loads
+    and scores as it did."""
+    from harness.checkpoint import load_checkpoint, save_checkpoint
+
+    corpus = synthetic()
+    model = train("linear", corpus, LBFGS)
+    tensors, _ = model.state()
+    assert set(tensors) == {"weight.weight", "bias", "idf"}
+    options = registry().get("model", "linear").resolve_options(LBFGS)
+    for new in ("tol", "prune", "chunk_labels", "n_jobs"):
+        options.pop(new)
+    save_checkpoint(
+        model,
+        tmp_path / "old",
+        model_name="linear",
+        options=options,
+        dataset=corpus.name,
+        fingerprint=corpus.fingerprint(),
+    )
+    loaded = load_checkpoint(tmp_path / "old", registry(), label_names=corpus.label_names)
+    docs = [d.words for d in corpus.test]
+    np.testing.assert_array_equal(loaded.predict_proba(docs), model.predict_proba(docs))
+
+
+@pytest.mark.slow
+def test_reuters_squared_hinge_at_c1_keeps_its_precision() -> None:
+    """The linear-SVM baseline on the full Lewis split: P@1 at least 0.91, as the L-BFGS
+    solver reached before (0.9159)."""
+    from harness.training import evaluate_model
+
+    full = reuters_slice.__wrapped__(n_train=10**6, n_test=10**6)
+    bound = (
+        registry()
+        .build("loss", "squared-hinge", {})
+        .bind(full.label_counts, len(full.train), full.propensity_a, full.propensity_b)
+    )
+    model = train("linear", full, {"C": 1.0}, loss=bound)
+    assert evaluate_model(model, full)["P@1"] >= 0.91

@@ -37,9 +37,8 @@ def probe(workdir: Path) -> dict:
     import plugins.models.xr_linear  # noqa: F401
     from harness.registry import load_registry
     from harness.training import evaluate_model
-    from tests.pecos_layout import write_pecos
-
     from plugins.datasets.synthetic import vocabulary
+    from tests.pecos_layout import write_pecos
 
     reg = load_registry()
     vocabulary()  # GloVe's word list, read once (pyarrow reserves address space for it)
