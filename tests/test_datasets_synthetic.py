@@ -188,6 +188,7 @@ def test_custom_shape_goes_beyond_the_whole_generator_limit() -> None:
         ({"fraction": "0.5"}, "fraction"),
         ({"shape": "custom", "fraction": "0.5"}, "fraction"),
         ({"shape": "wiki-500k"}, "shape"),
+        ({"shape": "custom", "max_words": "300"}, "max_words"),
     ],
 )
 def test_preset_option_conflicts_are_one_line_errors(opts, where) -> None:

@@ -200,6 +200,8 @@ class SyntheticGenerator:
         where = f"dataset:{NAME}"
         if self.shape not in SHAPE_CHOICES:
             raise UsageError(f"{where}.shape", f"{self.shape!r} is not one of {SHAPE_CHOICES}")
+        if self.shape not in SHAPES and self.max_words != 500:
+            raise UsageError(f"{where}.max_words", "applies to the presets only; set doc_length")
         if self.shape == "none":
             if self.n_docs > WHOLE_MAX_DOCS:
                 raise UsageError(
