@@ -17,8 +17,16 @@ script then measures how cost per trial grows with document length for ``mask`` 
 tables, writes ``bench/results/attack.json`` and rewrites the "Attack throughput" section
 of ``bench/README.md``.
 
+It also times the model's queries themselves (``queries`` section): a batch of
+near-identical texts scored densely (``predict_proba``, every label) and sparsely
+(``predict_topk``: the top-k and the target's score, where the model has it), the two
+ways an engine can ask. A label tree answers the sparse query with its beam search at a
+cost that does not grow with the number of labels.
+
     python bench/attack.py                       # the full benchmark (Reuters-21578)
     python bench/attack.py --quick --out /tmp/a.json   # a tiny synthetic run (the test)
+    python bench/attack.py --models attentionxml --model-opt attentionxml:tree=on \
+        --sections compare,queries --section-title "## Attack throughput: label tree"
 """
 
 from __future__ import annotations
@@ -319,7 +327,15 @@ def plan_trials(
     bin to contribute) and then taken round-robin across bins, so each bin is represented.
     """
     test_words = [d.words[: model.max_words] for d in corpus.test]
-    topk = predict_topk(model, test_words, k, None, progress=False)
+    if hasattr(model, "predict_topk"):  # the model's own top-k (a tree's beam search)
+        topk = np.vstack(
+            [
+                model.predict_topk(test_words[i : i + 256], k)[0]
+                for i in range(0, len(test_words), 256)
+            ]
+        )
+    else:
+        topk = predict_topk(model, test_words, k, None, progress=False)
     pool = positive_pool(corpus.label_matrix("test"), [topk])
     bins = make_bins(corpus.label_counts, pool, labels_per_bin)
     per_bin = max(1, math.ceil(n_trials / max(1, len(bins))))
@@ -373,10 +389,9 @@ def compare_modes(
     plan, test_words, n_bins = plan_trials(
         corpus, model, args.trials, cfg.k, args.seed, cfg.labels_per_bin
     )
-    modes = [
-        make_mode("harness", registry, cfg, model, one_at_a_time=False),
-        make_mode("one-at-a-time", registry, cfg, model, one_at_a_time=True),
-    ]
+    modes = [make_mode("harness", registry, cfg, model, one_at_a_time=False)]
+    if not args.no_baseline:
+        modes.append(make_mode("one-at-a-time", registry, cfg, model, one_at_a_time=True))
     # Warm-up outside the timings: the encoder, the GloVe unit vectors, torch's kernels.
     warm = test_words[plan[0].doc_row][:16] if plan else ["warm", "up"]
     for m in modes:
@@ -395,17 +410,17 @@ def compare_modes(
                 m.results.append(None)
                 m.errors.append(f"trial {i}: {exc.__class__.__name__}: {exc}")
             sampler.label = None
-        diffs = _same(modes[0].results[-1], modes[1].results[-1])
+        diffs = _same(modes[0].results[-1], modes[-1].results[-1])
         if diffs:
             mismatches.append({"trial": i, "doc": corpus.test[p.doc_row].doc_id, "diff": diffs})
         if not args.quiet:
             r = modes[0].results[-1]
             print(
                 f"  {model_name} trial {i + 1}/{len(plan)}: {r.outcome if r else 'error'} "
-                f"(harness {modes[0].wall:.1f}s, one-at-a-time {modes[1].wall:.1f}s)",
+                f"(harness {modes[0].wall:.1f}s, one-at-a-time {modes[-1].wall:.1f}s)",
                 file=sys.stderr,
             )
-    harness, base = modes
+    harness, base = modes[0], modes[-1]
     out = {
         "model": model_name,
         "model_max_words": model.max_words,
@@ -417,9 +432,14 @@ def compare_modes(
         "identical": not mismatches,
         "mismatches": mismatches,
         "harness": harness.summary(len(plan), sampler.peaks.get(f"{model_name}/harness")),
-        "one_at_a_time": base.summary(len(plan), sampler.peaks.get(f"{model_name}/one-at-a-time")),
     }
-    out["speedup"] = base.wall / max(harness.wall, 1e-12)
+    if base is not harness:
+        out["one_at_a_time"] = base.summary(
+            len(plan), sampler.peaks.get(f"{model_name}/one-at-a-time")
+        )
+        out["speedup"] = base.wall / max(harness.wall, 1e-12)
+    else:
+        out["identical"] = None  # nothing to compare with
     return out
 
 
@@ -427,6 +447,49 @@ def _count(values: Sequence[str]) -> dict[str, int]:
     out: dict[str, int] = {}
     for v in values:
         out[v] = out.get(v, 0) + 1
+    return out
+
+
+# -- 1b. the model's query cost: dense against sparse ---------------------------------------
+def query_costs(
+    corpus: Corpus, model: XMTCModel, model_name: str, args: argparse.Namespace
+) -> dict[str, Any]:
+    """Texts per second for 200 near-identical texts (what mask importance sends), scored
+    densely and, where the model answers sparse queries, sparsely; and how often the two
+    agree on the top-5 (a tree's beam against its exact dense ranking)."""
+    words = next((d.words for d in corpus.test if len(d.words) >= 20), corpus.test[0].words)
+    base = list(words[: model.max_words])
+    texts = [
+        [*base[:i], model.mask_token, *base[i + 1 :]] for i in (j % len(base) for j in range(200))
+    ]
+    target = [int(np.argmax(corpus.label_counts))]
+    tree = getattr(model, "tree_model", None)
+    out: dict[str, Any] = {
+        "model": model_name,
+        "labels": corpus.n_labels,
+        "tree_levels": list(tree.tree.sizes) if tree is not None else None,
+        "batch": args.max_batch,
+        "dense_texts_per_s": None,
+        "sparse_texts_per_s": None,
+        "topk_agreement": None,
+    }
+
+    def rate(fn: Callable[[list[list[str]]], Any]) -> tuple[float, list[Any]]:
+        fn(texts[:4])  # warm-up
+        t0 = time.perf_counter()
+        got = [fn(texts[i : i + args.max_batch]) for i in range(0, len(texts), args.max_batch)]
+        return len(texts) / (time.perf_counter() - t0), got
+
+    dense_rows = None
+    if corpus.n_labels <= args.dense_query_max_labels:
+        out["dense_texts_per_s"], parts = rate(model.predict_proba)
+        dense_rows = np.vstack(parts)
+    if hasattr(model, "predict_topk"):
+        out["sparse_texts_per_s"], parts = rate(lambda t: model.predict_topk(t, 5, target))
+        if dense_rows is not None:
+            top = np.vstack([p[0] for p in parts])
+            exact = np.vstack([top_k(row, 5) for row in dense_rows])
+            out["topk_agreement"] = float(np.mean(np.all(top == exact, axis=1)))
     return out
 
 
@@ -644,6 +707,8 @@ def tables(res: dict[str, Any]) -> str:
         ]
         for r in cmp_rows:
             for key, label in (("harness", "harness"), ("one_at_a_time", "one-at-a-time")):
+                if key not in r:
+                    continue
                 s = r[key]
                 peak = s["peak_rss_mb"]
                 lines.append(
@@ -663,11 +728,37 @@ def tables(res: dict[str, Any]) -> str:
         ]
         for r in cmp_rows:
             oc = ", ".join(f"{k} {v}" for k, v in sorted(r["outcomes"].items()))
+            speedup = f"**{r['speedup']:.1f}x**" if "speedup" in r else "(no baseline)"
+            same = (
+                "–"
+                if r["identical"] is None
+                else "yes"
+                if r["identical"]
+                else f"NO ({len(r['mismatches'])})"
+            )
             lines.append(
                 f"| {r['model']} | {r['trials']} | {r['bins_covered']}/{r['bins']} | "
-                f"{r['mean_words']:.0f} | **{r['speedup']:.1f}x** | "
-                f"{'yes' if r['identical'] else 'NO (' + str(len(r['mismatches'])) + ')'} | "
-                f"{oc} |"
+                f"{r['mean_words']:.0f} | {speedup} | {same} | {oc} |"
+            )
+        lines.append("")
+    queries = res.get("queries", [])
+    if queries:
+        lines += [
+            "Query cost (200 near-identical texts, one word masked each, batches of "
+            f"{queries[0]['batch']}): dense = every label's score (`predict_proba`), sparse = "
+            "top-5 and one target's exact score (`predict_topk`):",
+            "",
+            "| model | labels | tree nodes per level | dense texts/s | sparse texts/s | "
+            "sparse top-5 = dense top-5 |",
+            "|---|---:|---|---:|---:|---:|",
+        ]
+        for q in queries:
+            levels = " / ".join(f"{n:,}" for n in q["tree_levels"]) if q["tree_levels"] else "flat"
+            dense = f"{q['dense_texts_per_s']:.1f}" if q["dense_texts_per_s"] else "–"
+            sparse = f"{q['sparse_texts_per_s']:.1f}" if q["sparse_texts_per_s"] else "–"
+            agree = "–" if q["topk_agreement"] is None else f"{100 * q['topk_agreement']:.0f}%"
+            lines.append(
+                f"| {q['model']} | {q['labels']:,} | {levels} | {dense} | {sparse} | {agree} |"
             )
         lines.append("")
     sc = res.get("scaling")
@@ -716,12 +807,16 @@ def targets(res: dict[str, Any]) -> dict[str, Any]:
     """The issue's "done when" criteria, evaluated on the measurements."""
     out: dict[str, Any] = {}
     cmp_rows = res.get("compare", [])
-    if cmp_rows:
+    if cmp_rows and all("speedup" in r for r in cmp_rows):
         out["speedup_10x_all_models"] = all(r["speedup"] >= 10 for r in cmp_rows)
         out["identical_all_models"] = all(r["identical"] for r in cmp_rows)
+    if cmp_rows:
         out["overhead_le_15pct_all_models"] = all(
             r["harness"]["share_overhead"] <= 0.15 for r in cmp_rows
         )
+        out["seconds_per_trial"] = {
+            r["model"]: round(r["harness"]["seconds_per_trial"], 2) for r in cmp_rows
+        }
     sc = res.get("scaling")
     if sc:
         exps = [
@@ -739,10 +834,21 @@ def targets(res: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def write_readme(res: dict[str, Any], path: Path) -> None:
+def _heading_at(text: str, title: str) -> int:
+    """Where the line that is exactly ``title`` starts in ``text`` (-1: none)."""
+    if text.startswith(title + "\n"):
+        return 0
+    at = text.find("\n" + title + "\n")
+    return at + 1 if at >= 0 else -1
+
+
+def write_readme(res: dict[str, Any], path: Path, title: str = SECTION) -> None:
     m = res["machine"]
+    dataset = res.get("dataset", "reuters21578")
+    options = ", ".join(f"{k}={v}" for k, v in res.get("dataset_options", {}).items())
+    where = "Reuters-21578" if dataset == "reuters21578" else f"`{dataset}` ({options})"
     body = [
-        SECTION,
+        title,
         "",
         "Regenerated by `bench/attack.py` (do not edit by hand). Machine: "
         f"{m['nproc']} CPUs ({m['cpu']}), load average {m['load_before'][0]:.1f} at the "
@@ -757,7 +863,7 @@ def write_readme(res: dict[str, Any], path: Path) -> None:
         "```",
         "",
         "Each trial is a positive-targeted attack (`mask` importance, `glove` substituter, "
-        "`use` similarity, θ = 0.10, ε = 0.8, k = 5) on a Reuters-21578 test pair drawn by "
+        f"`use` similarity, θ = 0.10, ε = 0.8, k = 5) on a {where} test pair drawn by "
         "the campaign's sampler, round-robin over the frequency bins. *harness* is "
         "QueryEngine + GreedySearch as the campaign runs them; *one-at-a-time* is the same "
         "Algorithm 1 with every text in its own forward pass padded to the model's "
@@ -777,14 +883,15 @@ def write_readme(res: dict[str, Any], path: Path) -> None:
     notes = res.get("notes")
     if notes:
         body += ["Notes:", ""] + [f"- {n}" for n in notes] + [""]
-    body += ["Profile and fixes:", ""] + [f"- {n}" for n in FINDINGS] + [""]
+    if title == SECTION:
+        body += ["Profile and fixes:", ""] + [f"- {n}" for n in FINDINGS] + [""]
     section = "\n".join(body)
     text = path.read_text() if path.exists() else f"# Benchmarks\n\n{OTHER_SECTION}\n\n"
-    start = text.find(SECTION)
+    start = _heading_at(text, title)
     if start < 0:
         text = text.rstrip("\n") + "\n\n" + section
     else:
-        nxt = text.find("\n## ", start + len(SECTION))
+        nxt = text.find("\n## ", start + len(title))
         text = text[:start] + section + ("\n" + text[nxt + 1 :] if nxt >= 0 else "")
     path.write_text(text.rstrip("\n") + "\n")
 
@@ -793,7 +900,11 @@ def write_readme(res: dict[str, Any], path: Path) -> None:
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--trials", type=int, default=60, help="trials per model (>= 50)")
-    ap.add_argument("--models", default="linear,attentionxml", help="comma-separated models")
+    ap.add_argument(
+        "--models",
+        default=None,
+        help="comma-separated models (default linear,attentionxml; --quick: linear)",
+    )
     ap.add_argument("--quick", action="store_true", help="tiny synthetic run (for the test)")
     ap.add_argument("--out", type=Path, default=REPO / "bench" / "results" / "attack.json")
     ap.add_argument("--readme", type=Path, default=None, help="README to rewrite the section of")
@@ -820,6 +931,24 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         metavar="MODEL:KEY=VALUE",
         help="model option for the trained model (repeatable), e.g. attentionxml:epochs=3",
     )
+    ap.add_argument("--dataset", default=None, help="dataset plugin (default reuters21578)")
+    ap.add_argument(
+        "--dataset-opt", action="append", default=[], metavar="KEY=VALUE", help="repeatable"
+    )
+    ap.add_argument(
+        "--no-baseline",
+        action="store_true",
+        help="compare: run the harness mode only (shapes where one-at-a-time is too slow)",
+    )
+    ap.add_argument(
+        "--dense-query-max-labels",
+        type=int,
+        default=5000,
+        help="queries: time dense scoring only up to this many labels",
+    )
+    ap.add_argument(
+        "--section-title", default=SECTION, help="README section (a '## ' heading) to rewrite"
+    )
     ap.add_argument("--quiet", action="store_true")
     ap.add_argument(
         "--readme-from",
@@ -828,8 +957,15 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         help="only rewrite the README section from a results JSON this script wrote",
     )
     args = ap.parse_args(argv)
-    args.dataset = "reuters21578"
+    dataset_opts: dict[str, Any] = {}
+    for item in args.dataset_opt:
+        key, eq, value = item.partition("=")
+        if not (key and eq):
+            ap.error(f"--dataset-opt expects KEY=VALUE, got {item!r}")
+        dataset_opts[key] = value
+    args.dataset = args.dataset or "reuters21578"
     args.dataset_options = {} if args.data_dir is None else {"data_dir": args.data_dir}
+    args.dataset_options.update(dataset_opts)
     if args.quick:
         args.dataset = "synthetic"
         args.dataset_options = {
@@ -837,8 +973,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
             "n_docs": 300,
             "doc_length": 40,
             "seed": args.seed,
+            **dataset_opts,
         }
-        args.models = "linear"
+        args.models = args.models or "linear"
         args.trials = min(args.trials, 4)
         args.scaling_model = "linear"
         args.scaling_lengths = "16,32"
@@ -861,7 +998,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         if not (name and key and eq):
             ap.error(f"--model-opt expects MODEL:KEY=VALUE, got {item!r}")
         args.model_options.setdefault(name, {})[key] = value
-    args.models = [m for m in args.models.split(",") if m]
+    args.models = [m for m in (args.models or "linear,attentionxml").split(",") if m]
     args.sections = {s for s in args.sections.split(",") if s}
     args.scaling_lengths = [int(x) for x in args.scaling_lengths.split(",") if x]
     args.scaling_importance = [x for x in args.scaling_importance.split(",") if x]
@@ -873,13 +1010,19 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     if args.readme_from is not None:
         res = json.loads(args.readme_from.read_text())
         res["targets"] = targets(res)
-        write_readme(res, args.readme or README)
+        write_readme(res, args.readme or README, args.section_title)
         return res
     command = "python bench/attack.py " + " ".join(
         shlex.quote(a) for a in (sys.argv[1:] if argv is None else argv)
     )
     started = time.perf_counter()
-    res: dict[str, Any] = {"command": command.strip(), "machine": machine(), "notes": []}
+    res: dict[str, Any] = {
+        "command": command.strip(),
+        "machine": machine(),
+        "notes": [],
+        "dataset": args.dataset,
+        "dataset_options": {k: v for k, v in args.dataset_options.items() if k != "data_dir"},
+    }
     registry = load_registry(MODEL_PLUGINS)
     corpus = registry.build("dataset", args.dataset, args.dataset_options).load(progress=False)
     models: dict[str, XMTCModel] = {}
@@ -913,6 +1056,10 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
                 res["compare"].append(
                     compare_modes(registry, corpus, model_of(name), name, args, sampler)
                 )
+        if "queries" in args.sections:
+            res["queries"] = [
+                query_costs(corpus, model_of(name), name, args) for name in args.models
+            ]
         if "scaling" in args.sections:
             res["scaling"] = scaling(
                 registry, corpus, model_of(args.scaling_model), args.scaling_model, args
@@ -942,7 +1089,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(res, indent=1, default=str) + "\n")
     if not args.no_readme:
-        write_readme(res, args.readme or README)
+        write_readme(res, args.readme or README, args.section_title)
     return res
 
 

@@ -8,6 +8,7 @@ for unknown options and out-of-range values.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -55,6 +56,8 @@ class Option:
             raise UsageError(
                 f"{where}.{self.name}", f"expected {self.type.__name__}, got {value!r}"
             ) from None
+        if isinstance(out, float) and not math.isfinite(out):  # NaN passes every range check
+            raise UsageError(f"{where}.{self.name}", f"must be a finite number, got {value!r}")
         if self.choices is not None and out not in self.choices:
             allowed = ", ".join(map(str, self.choices))
             raise UsageError(f"{where}.{self.name}", f"{out!r} is not one of: {allowed}")

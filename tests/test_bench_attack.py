@@ -63,3 +63,50 @@ def test_quick_run_writes_json(tmp_path: Path) -> None:
     assert {r["importance"] for r in res["scaling"]["rows"]} == {"mask", "gradient"}
     assert len(res["memory"]["blocks"]) >= 2
     assert "speedup_10x_all_models" in res["targets"]
+
+
+def test_quick_tree_run_reports_trials_and_query_costs(tmp_path: Path) -> None:
+    """The label-tree rows: harness mode only (no baseline), and the query-cost table with
+    the sparse path (the tree's beam) agreeing with its exact dense top-5 on most texts."""
+    out = tmp_path / "attack.json"
+    readme = tmp_path / "README.md"
+    readme.write_text("# B\n\n## Attack throughput\n\nkept\n")
+    opts = ["tree=on", "epochs=2", "hidden=8", "fc_size=8", "max_words=30"]
+    proc = subprocess.run(
+        [
+            sys.executable,
+            str(REPO / "bench" / "attack.py"),
+            "--quick",
+            "--quiet",
+            "--models",
+            "attentionxml",
+            *[f"--model-opt=attentionxml:{o}" for o in opts],
+            "--sections",
+            "compare,queries",
+            "--no-baseline",
+            "--out",
+            str(out),
+            "--readme",
+            str(readme),
+            "--section-title",
+            "## Attack throughput: label tree",
+            "--model-dir",
+            str(tmp_path / "models"),
+            "--db",
+            str(tmp_path / "results.db"),
+        ],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    res = json.loads(out.read_text())
+    (cmp,) = res["compare"]
+    assert "one_at_a_time" not in cmp and cmp["harness"]["errors"] == []
+    (q,) = res["queries"]
+    assert q["tree_levels"][-1] == 100 and q["sparse_texts_per_s"] > 0
+    assert q["dense_texts_per_s"] > 0 and q["topk_agreement"] is not None
+    assert res["targets"]["seconds_per_trial"]["attentionxml"] > 0
+    text = readme.read_text()
+    assert "kept" in text and "## Attack throughput: label tree" in text

@@ -42,3 +42,31 @@ def test_readme_section_is_replaced_between_markers_only(tmp_path: Path) -> None
     text = readme.read_text()
     assert "kept above" in text and "kept below" in text and "old" not in text
     assert "4.0x" in text and text.count(bench.BEGIN) == 1
+
+
+def test_tree_step_costs_compare_flat_and_tree() -> None:
+    bench = bench_train()
+    rows = bench.tree_step_costs(
+        1, labels=(20, 40), batch=4, words=12, vocab=50, flat_max=30, steps=1, hidden=4
+    )
+    assert [r["labels"] for r in rows] == [20, 40]
+    assert rows[0]["flat_cpu"] >= 0 and "flat_cpu" not in rows[1]  # above flat_max
+    assert all(r["tree_wall"] > 0 and len(r["levels_cpu"]) == 3 for r in rows)
+    table = bench.tree_step_table(rows)
+    assert "too large" in table and len(table.splitlines()) == 4
+
+
+def test_topk_metrics_match_dense_evaluation() -> None:
+    """A model's own top-5 gives the metrics the dense evaluation gives (flat model)."""
+    import pytest
+    from test_models_common import synthetic, train
+
+    from harness.training import evaluate_model
+
+    bench = bench_train()
+    corpus = synthetic()
+    model = train("attentionxml", corpus, {"epochs": 2, "hidden": 8, "fc_size": 8, "max_words": 20})
+    dense = evaluate_model(model, corpus)
+    sparse = bench.topk_metrics(model, corpus)
+    for key in ("P@1", "P@3", "P@5", "nDCG@5", "PSP@5"):
+        assert sparse[key] == pytest.approx(dense[key], abs=1e-9), key

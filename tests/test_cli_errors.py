@@ -115,6 +115,7 @@ def test_flat_model_too_large_for_memory_is_refused(
         "--db", str(tmp_path / "r.db"), "eval", "--dataset", "synthetic",
         "--dataset-opt", "n_docs=200", "--dataset-opt", "n_labels=40000",
         "--dataset-opt", "labels_per_doc=1", "--model", "attentionxml", "--no-progress",
+        "--model-opt", "tree=off",  # auto would train the label tree at this size
         "--model-dir", str(tmp_path / "m"), "--cache-dir", str(tmp_path / "c"),
     ]  # fmt: skip
     code, _out, err = _main(argv, capsys)

@@ -148,11 +148,11 @@ def http_root(tmp_path: Path) -> Iterator[tuple[str, Path]]:
 
 def test_download_into_cache(isolated: Path, http_root, reuters_dir: Path) -> None:
     base, www = http_root
-    sgm = (reuters_dir / "reut2-021.sgm").read_bytes()
-    (www / "r.tar.gz").write_bytes(_tarball({"reut2-021.sgm": sgm, "README.txt": b"hi"}))
+    sgm = (reuters_dir / "reut2-014.sgm").read_bytes()  # the one file with TRAIN and TEST
+    (www / "r.tar.gz").write_bytes(_tarball({"reut2-014.sgm": sgm, "README.txt": b"hi"}))
     corpus = ReutersReader(url=f"{base}/r.tar.gz").load()
     cache = isolated / "cache" / "xmtc-harness" / "reuters21578"
-    assert (cache / "reut2-021.sgm").read_bytes() == sgm
+    assert (cache / "reut2-014.sgm").read_bytes() == sgm
     assert corpus.meta["root"] == str(cache) and len(corpus.train) + len(corpus.test) > 400
     # second load finds the cache without the server
     assert ReutersReader(url=f"{base}/missing.tar.gz", offline=True).locate() == cache
@@ -225,6 +225,7 @@ def error(root: Path) -> InputError:
 
 
 HEAD = '<!DOCTYPE lewis SYSTEM "lewis.dtd">\n'
+TEST_DOC = doc(999, "TEST")  # appended where a file must load: both splits need a document
 
 
 def test_small_file_parses(tmp_path: Path) -> None:
@@ -237,7 +238,7 @@ def test_small_file_parses(tmp_path: Path) -> None:
 
 
 def test_bad_split_attribute(tmp_path: Path) -> None:
-    root = sgml_dir(tmp_path, HEAD + doc(1) + doc(2, "DEV"))
+    root = sgml_dir(tmp_path, HEAD + doc(1) + doc(2, "DEV") + TEST_DOC)
     err = error(root)
     assert err.path == str(root / "reut2-000.sgm") and err.line == 15
     assert f"{root / 'reut2-000.sgm'}:15: LEWISSPLIT" in str(err)
@@ -247,7 +248,7 @@ def test_bad_split_attribute(tmp_path: Path) -> None:
 
 def test_unclosed_and_nested_documents(tmp_path: Path) -> None:
     broken = doc(2).replace("</REUTERS>\n", "")
-    root = sgml_dir(tmp_path, HEAD + doc(1) + broken + doc(3))
+    root = sgml_dir(tmp_path, HEAD + doc(1) + broken + doc(3) + TEST_DOC)
     err = error(root)
     assert err.line == 27 and "before the document opened at line 15" in str(err)
     corpus = load(root, skip=True)
@@ -286,7 +287,7 @@ def test_text_outside_documents_and_empty_file(tmp_path: Path) -> None:
 def test_mixed_encodings_decode(tmp_path: Path) -> None:
     utf8 = doc(1, body="Zurich Z\u00fcrich\x07").encode("utf-8")
     latin = doc(2, body="M\u00fcnchen").encode("latin-1")
-    corpus = load(sgml_dir(tmp_path, HEAD.encode() + utf8 + latin))
+    corpus = load(sgml_dir(tmp_path, HEAD.encode() + utf8 + latin + TEST_DOC.encode()))
     assert corpus.train[0].text.endswith("Z\u00fcrich") and corpus.train[1].text.endswith(
         "M\u00fcnchen"
     )
@@ -294,13 +295,13 @@ def test_mixed_encodings_decode(tmp_path: Path) -> None:
 
 def test_empty_and_unlabelled_documents_dropped(tmp_path: Path) -> None:
     empty = doc(2).replace("<TITLE>TITLE 2 &lt;X&gt;</TITLE>", "").replace("Body text.", "  ")
-    root = sgml_dir(tmp_path, HEAD + doc(1) + empty + doc(3, topics="").replace("<D>usa</D>", ""))
-    corpus = load(root)
+    unlabelled = doc(3, topics="").replace("<D>usa</D>", "")
+    corpus = load(sgml_dir(tmp_path, HEAD + doc(1) + empty + unlabelled + TEST_DOC))
     assert len(corpus.train) == 1
     assert corpus.meta["dropped"] == {"empty-text": 1, "no-labels": 1, "not-used": 0}
 
 
 def test_hundred_thousand_word_document(tmp_path: Path) -> None:
     body = "\n".join(" ".join(["grain"] * 100) for _ in range(1000))
-    corpus = load(sgml_dir(tmp_path, HEAD + doc(1, body=body)))
+    corpus = load(sgml_dir(tmp_path, HEAD + doc(1, body=body) + TEST_DOC))
     assert len(corpus.train[0].words) == 100_000 + 5  # title: TITLE 1 < X >

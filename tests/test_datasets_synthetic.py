@@ -196,6 +196,17 @@ def test_preset_option_conflicts_are_one_line_errors(opts, where) -> None:
         load_registry().build("dataset", "synthetic", opts)
 
 
+def test_a_corpus_too_big_for_memory_is_refused_before_drawing(monkeypatch) -> None:
+    import plugins.datasets._limits as limits
+
+    monkeypatch.setattr(limits, "machine_memory", lambda: 2 * 2**30)  # a 2 GiB machine
+    with pytest.raises(UsageError, match=r"n_docs.*2,000,000 documents of 1,000 words"):
+        SyntheticGenerator(shape="custom", n_docs=2_000_000, doc_length=1000)
+    with pytest.raises(UsageError, match="shape"):
+        SyntheticGenerator(shape="amazoncat-13k")
+    assert SyntheticGenerator(shape="amazoncat-13k", fraction=0.01).plan().n_train == 11862
+
+
 def test_fitted_curve_meets_its_constraints() -> None:
     from plugins.datasets.synthetic import HEAD_SHARE, SHAPES, _curve, fit_curve
 

@@ -117,7 +117,7 @@ def test_undecodable_line_mixed_encodings(tmp_path: Path) -> None:
     assert corpus.train[0].text == "caf\u00e9 au lait"
     latin = XCRawReader(data_dir=str(root), encoding="latin-1").load()
     assert latin.train[1].text == "caf\u00e9 noir"
-    with pytest.raises(InputError, match="unknown encoding"):
+    with pytest.raises(UsageError, match="dataset:xc-raw.encoding: unknown encoding"):
         XCRawReader(data_dir=str(root), encoding="no-such-codec").load()
 
 

@@ -83,7 +83,7 @@ def test_saliency_is_one_gradient_and_zero_beyond_max_words(reuters_axml) -> Non
 def test_flat_attention_refuses_too_many_labels() -> None:
     import scipy.sparse as sp
 
-    model = registry().build("model", "attentionxml", {"max_activation_mb": 10.0})
+    model = registry().build("model", "attentionxml", {"max_activation_mb": 10.0, "tree": "off"})
     names = [f"l{i}" for i in range(30_000)]
     with pytest.raises(UsageError, match=r"30000 labels.*limit 10\.0 MB"):
         model.fit([["a"]], sp.csr_matrix((1, 30_000)), None, label_names=names)

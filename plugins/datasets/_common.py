@@ -1,16 +1,23 @@
 """Helpers shared by the built-in dataset readers: options, line streaming, bad-line policy.
 
-Every reader streams its files line by line (a multi-gigabyte AmazonCat dump must not be read
-whole), decodes each line on its own so that an undecodable byte is reported at its line,
-and routes every malformed record through one :class:`BadLines` policy: raise an
+This is where dataset input enters the harness, so the checks live here rather than in each
+reader. Every reader streams its files line by line (a multi-gigabyte AmazonCat dump must
+not be read whole) through :func:`iter_lines`, which is linear in the file, splits LF, CRLF
+and lone-CR line breaks alike, drops a UTF-8 byte-order mark and bounds each line
+(:mod:`plugins.datasets._limits`); it flags an undecodable or over-long line at its number.
+Every malformed record goes through one :class:`BadLines` policy: raise an
 :class:`~harness.errors.InputError` naming file and line, or, under ``skip_bad_lines``, drop
-the record and count it by reason in ``Corpus.skipped``.
+the record and count it by reason in ``Corpus.skipped``. :func:`make_corpus` refuses a
+corpus the harness cannot use (an empty split), naming the file it came from.
 """
 
 from __future__ import annotations
 
+import codecs
+import io
+import re
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -19,7 +26,8 @@ from tqdm import tqdm
 
 from harness.components import Option
 from harness.data import Corpus, Document
-from harness.errors import DatasetNotFoundError, InputError
+from harness.errors import DatasetNotFoundError, InputError, UsageError
+from plugins.datasets._limits import max_record_chars
 
 DEFAULT_PROPENSITY_A = 0.55
 DEFAULT_PROPENSITY_B = 1.5
@@ -39,13 +47,15 @@ COMMON_OPTIONS: tuple[Option, ...] = (
         "Jain et al. propensity constant A (METHOD.md §7); default 0.55.",
         min=0.0,
         min_inclusive=False,
+        max=10.0,
     ),
     Option(
         "propensity_b",
         float,
         None,
         "Jain et al. propensity constant B (METHOD.md §7); default 1.5.",
-        min=0.0,
+        min=0.01,
+        max=1000.0,
     ),
 )
 """Options every dataset component takes (``data_dir`` is ignored by generated datasets)."""
@@ -70,28 +80,118 @@ class BadLines:
             raise InputError(path, line, message)
         self.counts[reason] += 1
 
+    def usable(self, path: str | Path, line: Line) -> bool:
+        """True for a line without a problem; otherwise reports the problem and says False."""
+        if line.problem is None:
+            return True
+        self.bad(path, line.number, *line.problem)
+        return False
+
 
 @dataclass(slots=True)
 class Line:
-    """One physical line of a file: its 1-based number, text, and whether it decoded cleanly."""
+    """One line of a file: its 1-based number, its text, and what is wrong with it if anything.
+
+    ``problem`` is ``(reason, message)`` for a line the caller must report or skip at its
+    number (``undecodable``, ``line-too-long``); ``text`` is then best effort (replacement
+    characters, or empty for an over-long line).
+    """
 
     number: int
     text: str
-    decoded: bool = True
+    problem: tuple[str, str] | None = None
+
+
+# Bytes the codec could not decode, kept by the surrogateescape error handler.
+_ESCAPED = re.compile("[\udc80-\udcff]")
+_PROBE = "\n\r\t <>&;:,=\"'abcXYZ019"
+_FOREIGN_BOMS = (
+    (codecs.BOM_UTF32_LE, "UTF-32"),
+    (codecs.BOM_UTF32_BE, "UTF-32"),
+    (codecs.BOM_UTF16_LE, "UTF-16"),
+    (codecs.BOM_UTF16_BE, "UTF-16"),
+)
+
+
+def _has_escapes(text: str, encoding: str) -> bool:
+    """Whether ``text`` holds bytes the codec could not decode (surrogateescape'd).
+
+    Decoded text re-encodes, escapes do not: the encode (C speed) answers for almost every
+    line, four times faster than searching for the escapes; ``isascii`` is constant time.
+    """
+    if text.isascii():
+        return False
+    try:
+        text.encode(encoding)
+    except UnicodeEncodeError:
+        return _ESCAPED.search(text) is not None
+    return False
+
+
+def encoding_problem(encoding: str) -> str | None:
+    """Why ``encoding`` cannot be read line by line, or None when it can.
+
+    Lines are split on ASCII line breaks, so only codecs that keep ASCII as ASCII
+    (UTF-8, Latin-1, cp1252, ...) work; UTF-16/32 would split mid-character.
+    """
+    try:
+        codecs.lookup(encoding)
+        same = _PROBE.encode("ascii").decode(encoding) == _PROBE
+    except LookupError:
+        return f"unknown encoding {encoding!r}"
+    except (UnicodeError, ValueError, TypeError):
+        same = False
+    if not same:
+        return f"{encoding!r} does not encode ASCII as ASCII; convert the files to UTF-8"
+    return None
+
+
+def require_encoding(dataset: str, encoding: str) -> None:
+    """Check a dataset's ``encoding`` option before any file is opened."""
+    problem = encoding_problem(encoding)
+    if problem:
+        raise UsageError(f"dataset:{dataset}.encoding", problem)
+
+
+_PLAIN_NAME = re.compile(r"[\w.-]+")
+
+
+def require_plain_name(dataset: str, option: str, value: str | None) -> None:
+    """A name option (a corpus name, a file prefix) ends up in file names: one plain word.
+
+    ``a/../../x`` as a corpus name once moved a cache file out of the cache folder.
+    """
+    if value is not None and (not _PLAIN_NAME.fullmatch(value) or value.startswith(".")):
+        raise UsageError(
+            f"dataset:{dataset}.{option}",
+            f"{value!r} may hold only letters, digits, '_', '-' and '.' (not first)",
+        )
+
+
+def _is_utf8(encoding: str) -> bool:
+    return codecs.lookup(encoding).name in {"utf-8", "utf-8-sig"}
 
 
 def iter_lines(
     path: Path, encoding: str = "utf-8", progress: bool = False, fallback: str | None = None
 ) -> Iterator[Line]:
-    """Stream ``path`` as decoded lines (newline kept), never holding the whole file.
+    """Stream ``path`` as decoded lines (newline kept as ``"\\n"``), never holding the file.
 
-    A line that does not decode is yielded with replacement characters and
-    ``decoded=False`` so the caller can report or skip it at its line number; with
-    ``fallback`` (say ``latin-1``) such a line is decoded with the fallback instead.
+    Line breaks are LF, CRLF or a lone CR (old Mac files), as Python's text mode reads them.
+    A UTF-8 byte-order mark at the start is dropped under a UTF-8 encoding; a file that starts
+    with a UTF-16/32 mark, or with a UTF-8 one under another encoding, is refused at line 1.
+    A line that does not decode is yielded with replacement characters and an
+    ``undecodable`` problem (with ``fallback``, say ``latin-1``, it is decoded with the
+    fallback instead); a line longer than :func:`max_record_chars` is yielded empty with a
+    ``line-too-long`` problem, having been read past in bounded chunks. Every step is linear
+    in the file's length.
     """
+    problem = encoding_problem(encoding)
+    if problem:
+        raise InputError(path, None, problem)
     try:
         size = path.stat().st_size
-        fh = open(path, "rb")  # closed in the finally below
+        raw = open(path, "rb")  # closed in the finally below
     except OSError as exc:
         raise InputError(path, None, f"cannot read: {exc.strerror or exc}") from None
     bar = tqdm(
@@ -102,27 +202,54 @@ def iter_lines(
         disable=not progress,
         leave=False,
     )
-    pending = 0
+    limit = max_record_chars()
     try:
-        for number, raw in enumerate(fh, 1):
-            try:
-                line = Line(number, raw.decode(encoding))
-            except UnicodeDecodeError:
+        head = raw.peek(4)[:4]
+        for bom, name in _FOREIGN_BOMS:
+            if head.startswith(bom):
+                raise InputError(
+                    path, 1, f"starts with a {name} byte-order mark; convert the file to UTF-8"
+                )
+        if head.startswith(codecs.BOM_UTF8):
+            if not _is_utf8(encoding):
+                raise InputError(
+                    path,
+                    1,
+                    f"starts with a UTF-8 byte-order mark but the encoding is {encoding!r} "
+                    "(set the dataset option encoding=utf-8)",
+                )
+            raw.read(len(codecs.BOM_UTF8))
+        text = io.TextIOWrapper(raw, encoding=encoding, errors="surrogateescape", newline=None)
+        done = 0
+        number = 0
+        while chunk := text.readline(limit + 1):
+            number += 1
+            if len(chunk) > limit and not chunk.endswith("\n"):
+                message = f"line longer than {limit:,} characters; no dataset record is that long"
+                yield Line(number, "", ("line-too-long", message))
+                while chunk and not chunk.endswith("\n"):  # skipped: read past it in chunks
+                    chunk = text.readline(2**20)
+            elif not _has_escapes(chunk, encoding):
+                yield Line(number, chunk)
+            else:
+                blob = chunk.encode(encoding, "surrogateescape")
                 if fallback is not None:
-                    line = Line(number, raw.decode(fallback, errors="replace"))
+                    yield Line(number, blob.decode(fallback, errors="replace"))
                 else:
-                    line = Line(number, raw.decode(encoding, errors="replace"), decoded=False)
-            except LookupError:
-                raise InputError(path, None, f"unknown encoding {encoding!r}") from None
-            pending += len(raw)
+                    message = undecodable_message(encoding)
+                    yield Line(
+                        number,
+                        blob.decode(encoding, errors="replace"),
+                        ("undecodable", message),
+                    )
             if number % _PROGRESS_EVERY == 0:
-                bar.update(pending)
-                pending = 0
-            yield line
+                at = raw.tell()
+                bar.update(at - done)
+                done = at
     finally:
-        bar.update(pending)
+        bar.update(size - bar.n)
         bar.close()
-        fh.close()
+        raw.close()
 
 
 def undecodable_message(encoding: str) -> str:
@@ -185,8 +312,30 @@ def make_corpus(
     options: dict[str, Any],
     skipped: Counter[str],
     meta: dict[str, object] | None = None,
+    sources: Mapping[str, Path] | None = None,
 ) -> Corpus:
-    """Assemble a Corpus, applying the propensity overrides of the options."""
+    """Assemble a Corpus, applying the propensity overrides of the options.
+
+    A corpus with an empty split, which nothing can be trained or attacked on, is refused
+    here for every reader alike (a header-only file, a folder without TEST documents, or
+    every record skipped). ``sources`` maps ``train`` / ``test`` to the file (or folder) each
+    split was read from, for the error to name; without it the error names the dataset.
+    """
+    for split, docs in (("train", train), ("test", test)):
+        if docs:
+            continue
+        what = "training" if split == "train" else "test"
+        problem = f"the {what} split is empty: no labelled document with text"
+        lost = [f"{k} {v}" for k, v in sorted(skipped.items())]
+        dropped = (meta or {}).get("dropped")
+        if isinstance(dropped, dict):
+            lost += [f"{k} {v}" for k, v in sorted(dropped.items()) if v]
+        if lost:
+            problem += f" (skipped or dropped: {', '.join(lost)})"
+        where = (sources or {}).get(split)
+        if where is None:
+            raise UsageError(f"dataset:{name}", problem)
+        raise InputError(where, None, problem)
     a = options.get("propensity_a")
     b = options.get("propensity_b")
     return Corpus(
@@ -208,8 +357,7 @@ def read_label_map(path: Path, encoding: str, bad: BadLines, progress: bool = Fa
     names: list[str] = []
     seen: dict[str, int] = {}
     for line in iter_lines(path, encoding, progress):
-        if not line.decoded:
-            bad.bad(path, line.number, "undecodable", undecodable_message(encoding))
+        if not bad.usable(path, line):
             continue
         name = line.text.strip()
         if not name:

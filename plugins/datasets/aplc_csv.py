@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import csv
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from harness import hookimpl
@@ -27,8 +27,10 @@ from plugins.datasets._common import (
     make_corpus,
     read_label_map,
     require_dir,
-    undecodable_message,
+    require_encoding,
+    require_plain_name,
 )
+from plugins.datasets._limits import MemoryBudget, max_record_chars
 
 SPLIT_FILES = (("train", "train.csv"), ("test", "dev.csv"))
 N_COLUMNS = 3
@@ -53,6 +55,8 @@ class APLCCSVReader:
         self.name = name
 
     def load(self, progress: bool = False) -> Corpus:
+        require_encoding("aplc-csv", self.encoding)
+        require_plain_name("aplc-csv", "name", self.name)
         root = require_dir(self.data_dir, "aplc-csv", "train.csv, dev.csv and labels.txt")
         missing = [n for n in ("train.csv", "dev.csv", "labels.txt") if not (root / n).is_file()]
         if missing:
@@ -60,6 +64,7 @@ class APLCCSVReader:
                 f"dataset aplc-csv: {root} lacks {', '.join(missing)} (APLC-XLNet layout: "
                 "train.csv and dev.csv with columns id,text,labels and labels.txt)"
             )
+        MemoryBudget().charge_files(root / n for n in ("train.csv", "dev.csv", "labels.txt"))
         bad = BadLines(self.skip_bad_lines)
         space = read_label_map(root / "labels.txt", self.encoding, bad)
         dropped: Counter[str] = Counter()
@@ -75,6 +80,7 @@ class APLCCSVReader:
             self.options,
             bad.counts,
             {"format": "aplc-csv", "dropped": dict(dropped)},
+            sources={split: root / f for split, f in SPLIT_FILES},
         )
 
     def _read_csv(
@@ -86,21 +92,33 @@ class APLCCSVReader:
         dropped: Counter[str],
         progress: bool,
     ) -> list[Document]:
-        undecodable: list[int] = []
-        last_line = 0
+        problems: list[tuple[int, str, str]] = []  # (line, reason, message) in this record
 
         def lines() -> Iterator[str]:
-            nonlocal last_line
             for line in iter_lines(path, self.encoding, progress):
-                if not line.decoded:
-                    undecodable.append(line.number)
-                last_line = line.number
+                if line.problem is not None:
+                    problems.append((line.number, *line.problem))
                 yield line.text
 
-        # Long documents (a 100,000-word text) exceed csv's default 128 KiB field limit; the
-        # limit is process-wide, so only ever raise it.
-        csv.field_size_limit(max(csv.field_size_limit(), 2**31 - 1))
-        # strict: an unterminated quote is an error, not a field that swallows the file.
+        # strict: an unterminated quote is an error, not a field that swallows the file. The
+        # field limit (process-wide, so restored after) bounds a quoted field spanning lines:
+        # csv's default 128 KiB is too small for a 100,000-word text.
+        previous_limit = csv.field_size_limit(max_record_chars())
+        try:
+            return self._read_rows(path, split, space, bad, dropped, problems, lines)
+        finally:
+            csv.field_size_limit(previous_limit)
+
+    def _read_rows(
+        self,
+        path: Path,
+        split: str,
+        space: LabelSpace,
+        bad: BadLines,
+        dropped: Counter[str],
+        problems: list[tuple[int, str, str]],
+        lines: Callable[[], Iterator[str]],
+    ) -> list[Document]:
         reader = csv.reader(lines(), strict=True)
         docs: list[Document] = []
         seen: dict[str, int] = {}
@@ -114,14 +132,20 @@ class APLCCSVReader:
                 break
             except csv.Error as exc:
                 end = reader.line_num
-                undecodable.clear()
-                bad.bad(path, max(start, 1), "bad-csv", f"not valid CSV: {exc}")
+                # A line's own problem (an over-long line read as empty) is the cause.
+                message = f"not valid CSV: {exc}"
+                if "field limit" in message:
+                    limit = max_record_chars()
+                    message = f"a field longer than {limit:,} characters (a quote left open?)"
+                first = problems[0] if problems else (max(start, 1), "bad-csv", message)
+                problems.clear()
+                bad.bad(path, *first)
                 continue
             end = reader.line_num
-            if undecodable:
-                first = undecodable[0]
-                undecodable.clear()
-                bad.bad(path, first, "undecodable", undecodable_message(self.encoding))
+            if problems:
+                first = problems[0]
+                problems.clear()
+                bad.bad(path, *first)
                 header_done = True
                 continue
             if not header_done:
@@ -171,7 +195,7 @@ class APLCCSVReader:
             labels = tuple(sorted({i for i in indices if i is not None}))
             docs.append(Document(f"{split}-{doc_id}", text, labels))
         if not header_done:
-            bad.bad(path, max(last_line, 1), "bad-header", "empty file: no header row")
+            bad.bad(path, max(reader.line_num, 1), "bad-header", "empty file: no header row")
         return docs
 
 

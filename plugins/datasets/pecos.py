@@ -32,8 +32,10 @@ from plugins.datasets._common import (
     iter_lines,
     make_corpus,
     require_dir,
-    undecodable_message,
+    require_encoding,
+    require_plain_name,
 )
+from plugins.datasets._limits import BYTES_PER_LABEL, MemoryBudget
 
 NAME = "pecos"
 SPLITS = {"train": "trn", "test": "tst"}
@@ -74,6 +76,8 @@ class PecosReader:
         self.name = name
 
     def load(self, progress: bool = False):
+        require_encoding(NAME, self.encoding)
+        require_plain_name(NAME, "name", self.name)
         root = require_dir(self.data_dir, NAME, " ".join(REQUIRED) + f" and {LABELS_FILE}")
         missing = [f for f in REQUIRED if not (root / f).is_file()]
         if missing:
@@ -81,9 +85,12 @@ class PecosReader:
                 f"dataset {NAME}: {root} lacks {', '.join(missing)} (PECOS xmc-base layout: "
                 f"{', '.join(REQUIRED)}, {LABELS_FILE}; `xmtc-harness data fetch` makes one)"
             )
+        budget = MemoryBudget()
+        budget.charge_files([root / f for f in (*REQUIRED, LABELS_FILE) if (root / f).is_file()])
         bad = BadLines(self.skip_bad_lines)
         matrices = {s: read_label_matrix(root / f"Y.{tag}.npz") for s, tag in SPLITS.items()}
         n_labels = matrices["train"].shape[1]
+        budget.charge(n_labels * BYTES_PER_LABEL, root / "Y.trn.npz", None, f"{n_labels:,} labels")
         if matrices["test"].shape[1] != n_labels:
             raise InputError(
                 root / "Y.tst.npz",
@@ -105,6 +112,7 @@ class PecosReader:
             self.options,
             bad.counts,
             meta,
+            sources={split: root / f"X.{tag}.txt" for split, tag in SPLITS.items()},
         )
 
     def _label_names(
@@ -115,9 +123,8 @@ class PecosReader:
             return [str(i) for i in range(n_labels)], 0
         names: list[str] = []
         for line in iter_lines(path, self.encoding, progress):
-            if not line.decoded:
-                bad.bad(path, line.number, "undecodable", undecodable_message(self.encoding))
-            names.append(line.text.rstrip("\r\n"))
+            bad.usable(path, line)  # a bad name line still holds its label's place
+            names.append(line.text.rstrip("\n"))
         if len(names) != n_labels:
             raise InputError(
                 path, None, f"names {len(names)} labels but the label matrices have {n_labels}"
@@ -150,15 +157,14 @@ class PecosReader:
             n_lines = line.number
             if n_lines > keep:
                 break
-            if not line.decoded:
-                bad.bad(path, line.number, "undecodable", undecodable_message(self.encoding))
+            if not bad.usable(path, line):
                 continue
             i = line.number - 1
             labels = Y.indices[Y.indptr[i] : Y.indptr[i + 1]]
             if len(labels) == 0:
                 dropped["no-labels"] += 1
                 continue
-            text = line.text.rstrip("\r\n")
+            text = line.text.rstrip("\n")
             docs.append(Document(f"{tag}-{line.number}", text, tuple(np.sort(labels).tolist())))
         if n_lines > Y.shape[0]:
             raise InputError(path, n_lines, f"goes on past the {Y.shape[0]} rows of Y.{tag}.npz")

@@ -7,10 +7,12 @@ labels; the text is TITLE plus BODY; the split is the "ModLewis" one of the LEWI
 attribute (TRAIN / TEST; NOT-USED documents are dropped). Documents without any label or
 without text are dropped and counted in ``Corpus.meta["dropped"]``.
 
-The reader is hand-written over regular expressions rather than an SGML library because the
-Lewis DTD is flat and tiny (no nesting beyond ``<D>`` inside a category field), the files
-are not valid XML (bare ``&#3;`` control entities, unquoted ``<`` in text), and a
-line-by-line scanner lets every error name the file and line it was found at.
+The reader is a hand-written scanner rather than an SGML library because the Lewis DTD is
+flat and tiny (no nesting beyond ``<D>`` inside a category field), the files are not valid
+XML (bare ``&#3;`` control entities, unquoted ``<`` in text), and a line-by-line scanner lets
+every error name the file and line it was found at. It finds tags with ``str.find`` and
+never searches the same stretch of text twice, so it is linear in its input: a hostile line
+of a million start tags, or a document repeating ``<TOPICS>``, costs what reading it costs.
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ from harness.components import Component, Option
 from harness.data import Corpus, Document
 from harness.errors import DatasetNotFoundError, InputError
 from plugins.datasets._common import COMMON_OPTIONS, BadLines, iter_lines, make_corpus
+from plugins.datasets._limits import MemoryBudget, max_record_chars
 
 NAME = "reuters21578"
 URL = "https://kdd.ics.uci.edu/databases/reuters21578/reuters21578.tar.gz"
@@ -43,24 +46,92 @@ ENV_OFFLINE = "XMTC_OFFLINE"
 FIELDS = ("TOPICS", "PLACES", "PEOPLE", "ORGS", "EXCHANGES")
 SPLITS = {"TRAIN": "train", "TEST": "test", "NOT-USED": None}
 FILE_GLOB = "reut2-*.sgm"
-MAX_DOC_CHARS = 64 * 2**20  # a document larger than this is hostile input, not news
 
-_START = re.compile(r"<REUTERS\b([^>]*)>")
+_OPEN = "<REUTERS"
 _END = "</REUTERS>"
-_OUTSIDE_OK = re.compile(r"^\s*(?:<!DOCTYPE[^>]*>)?\s*$")
-_ATTR = re.compile(r'([A-Za-z]+)\s*=\s*"([^"]*)"')
-_D = re.compile(r"<D>(.*?)</D>", re.S)
-_FIELD = {f: re.compile(rf"<{f}>(.*?)</{f}>", re.S) for f in FIELDS}
-_TITLE = re.compile(r"<TITLE>(.*?)</TITLE>", re.S)
-_BODY = re.compile(r"<BODY>(.*?)</BODY>", re.S)
+# Attribute name="value" pairs. Possessive quantifiers and the look-behind (a name starts a
+# letter run) keep every failed attempt short, so findall is linear even on a hostile tag.
+_ATTR = re.compile(r'(?<![A-Za-z])([A-Za-z]++)\s*+=\s*+"([^"]*+)"')
 # Control characters (the &#2; / &#3; / &#5; markers of the wire format, stray bytes) become
 # spaces; newlines and tabs stay.
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
 
 
 def _clean(sgml: str) -> str:
-    """Entities resolved (``&lt;``, ``&#3;``), control characters made spaces, ends trimmed."""
+    """Entities resolved (``&lt;``, ``&#3;``), control characters made spaces, ends trimmed.
+
+    Raises ValueError for a decimal character reference longer than Python converts.
+    """
     return _CONTROL.sub(" ", html.unescape(sgml)).strip()
+
+
+class _Next:
+    """``text.find(needle, pos)`` for non-decreasing ``pos``, scanning each character once.
+
+    The scanner asks again for the next start and end tag after every step; a fresh find
+    each time would rescan the same stretch (quadratic on many start tags before one far
+    end tag). A found position is kept until ``pos`` passes it; not found stays not found.
+    """
+
+    def __init__(self, text: str, needle: str):
+        self.text, self.needle = text, needle
+        self.at: int | None = None
+
+    def __call__(self, pos: int) -> int:
+        if self.at is None or 0 <= self.at < pos:
+            self.at = self.text.find(self.needle, pos)
+        return self.at
+
+
+class _Starts:
+    """The next ``<REUTERS`` start tag at or after ``pos`` (``<REUTERSX`` is not one)."""
+
+    def __init__(self, text: str):
+        self.text = text
+        self.find = _Next(text, _OPEN)
+
+    def __call__(self, pos: int) -> int:
+        while (i := self.find(pos)) >= 0:
+            after = i + len(_OPEN)
+            if after == len(self.text) or not (
+                self.text[after].isalnum() or self.text[after] == "_"
+            ):
+                return i
+            pos = after
+        return -1
+
+
+def _blank_or_doctype(outside: str) -> bool:
+    """Text between documents may only be whitespace and one ``<!DOCTYPE ...>``."""
+    rest = outside.strip()
+    return not rest or (rest.startswith("<!DOCTYPE") and rest.find(">") == len(rest) - 1)
+
+
+def _element(body: str, tag: str) -> tuple[int, str | None] | None:
+    """The first ``<tag>...</tag>`` in ``body``: where it opens and its content (None when it
+    is never closed); None when there is no ``<tag>``."""
+    opening, closing = f"<{tag}>", f"</{tag}>"
+    i = body.find(opening)
+    if i < 0:
+        return None
+    j = body.find(closing, i + len(opening))
+    return i, (body[i + len(opening) : j] if j >= 0 else None)
+
+
+def _entries(inner: str) -> tuple[list[str], str]:
+    """The ``<D>...</D>`` contents of a category field, and what else it holds (stripped)."""
+    names: list[str] = []
+    rest: list[str] = []
+    pos = 0
+    while (i := inner.find("<D>", pos)) >= 0:
+        j = inner.find("</D>", i + 3)
+        if j < 0:
+            break
+        rest.append(inner[pos:i])
+        names.append(inner[i + 3 : j])
+        pos = j + 4
+    rest.append(inner[pos:])
+    return names, "".join(rest).strip()
 
 
 def _truthy(value: str | None) -> bool:
@@ -196,6 +267,7 @@ class ReutersReader:
     def load(self, progress: bool = False) -> Corpus:
         root = self.locate()
         files = sorted(root.glob(FILE_GLOB))
+        MemoryBudget().charge_files(files)
         bad = BadLines(self.skip_bad_lines)
         dropped: Counter[str] = Counter()
         seen: dict[int, str] = {}
@@ -235,6 +307,7 @@ class ReutersReader:
                 "dropped": dict(sorted(dropped.items())),
                 "collection": collection,
             },
+            sources={"train": root, "test": root},
         )
 
     def _read_file(
@@ -247,27 +320,47 @@ class ReutersReader:
         size = 0
         n_docs = 0
         last = 0
+        resync = False  # after a damaged document: ignore text up to the next start tag
+        limit = max_record_chars()
         for line in iter_lines(path, "utf-8", fallback="latin-1"):
             text, n, pos = line.text, line.number, 0
             last = n
-            if block is not None and "REUTERS" not in text and size < MAX_DOC_CHARS:
-                block.append(text)  # fast path: a line inside a document
-                size += len(text)
+            if line.problem is not None:
+                bad.bad(path, n, *line.problem)
+                block, resync = None, True
                 continue
-            while pos < len(text):
-                if block is None:
-                    m = _START.search(text, pos)
-                    outside = text[pos : m.start() if m else len(text)]
-                    if not _OUTSIDE_OK.match(outside):
-                        bad.bad(path, n, "outside-document", "text outside a <REUTERS> element")
-                    if m is None:
-                        break
-                    block, block_start, block_attrs, size = [], n, m.group(1), 0
-                    pos = m.end()
+            if "REUTERS" not in text:  # fast paths: no tag on this line
+                if block is not None and size < limit:
+                    block.append(text)  # a line inside a document
+                    size += len(text)
                     continue
-                end = text.find(_END, pos)
-                nested = _START.search(text, pos)
-                if nested and (end < 0 or nested.start() < end):
+                if resync:
+                    continue
+            starts, ends, closes = _Starts(text), _Next(text, _END), _Next(text, ">")
+            while pos < len(text):
+                if resync:
+                    i = starts(pos)
+                    if i < 0:
+                        break
+                    resync, pos = False, i
+                    continue
+                if block is None:
+                    i = starts(pos)
+                    if not _blank_or_doctype(text[pos : i if i >= 0 else len(text)]):
+                        bad.bad(path, n, "outside-document", "text outside a <REUTERS> element")
+                    if i < 0:
+                        break
+                    g = closes(i + len(_OPEN))
+                    if g < 0:
+                        bad.bad(path, n, "bad-start-tag", "<REUTERS start tag without '>'")
+                        resync, pos = True, i + len(_OPEN)
+                        continue
+                    block, block_start, block_attrs, size = [], n, text[i + len(_OPEN) : g], 0
+                    pos = g + 1
+                    continue
+                end = ends(pos)
+                nested = starts(pos)
+                if nested >= 0 and (end < 0 or nested < end):
                     block = None
                     bad.bad(
                         path,
@@ -276,17 +369,20 @@ class ReutersReader:
                         f"<REUTERS> starts before the document opened at line {block_start} "
                         "is closed",
                     )
-                    pos = nested.start()
+                    pos = nested
                     continue
                 chunk = text[pos : end if end >= 0 else len(text)]
                 block.append(chunk)
                 size += len(chunk)
-                if size > MAX_DOC_CHARS:
+                if size > limit:
                     block = None
-                    bad.bad(path, block_start, "document-too-long", "document over 64 MiB")
-                    # resynchronise at the next start tag
-                    nxt = _START.search(text, pos)
-                    pos = nxt.start() if nxt else len(text)
+                    bad.bad(
+                        path,
+                        block_start,
+                        "document-too-long",
+                        f"document longer than {limit:,} characters",
+                    )
+                    resync, pos = True, pos + len(chunk)
                     continue
                 if end < 0:
                     break
@@ -332,7 +428,7 @@ class ReutersReader:
             )
             return None
         newid = values.get("NEWID", "")
-        if not newid.isdigit() or not newid.isascii():
+        if not newid.isdigit() or not newid.isascii() or len(newid) > 18:
             bad.bad(path, start, "bad-attributes", f"NEWID must be an integer, got {newid!r}")
             return None
         key = int(newid)
@@ -340,37 +436,43 @@ class ReutersReader:
             bad.bad(path, start, "duplicate-id", f"NEWID {key} already used at {seen[key]}")
             return None
         labels: list[str] = []
-        for field in FIELDS:
-            m = _FIELD[field].search(body)
-            if m is None:
-                bad.bad(path, start, "bad-category", f"no <{field}>...</{field}> element")
-                return None
-            inner = m.group(1)
-            rest = _D.sub("", inner)
-            if rest.strip():
-                bad.bad(
-                    path,
-                    line_at(m.start()),
-                    "bad-category",
-                    f"<{field}> holds something other than <D>...</D> entries: "
-                    f"{rest.strip()[:40]!r}",
-                )
-                return None
-            for d in _D.findall(inner):
-                name = _clean(d)
-                if not name:
-                    bad.bad(path, line_at(m.start()), "bad-category", f"empty <D> in <{field}>")
+        try:
+            for field in FIELDS:
+                found = _element(body, field)
+                if found is None or found[1] is None:
+                    bad.bad(path, start, "bad-category", f"no <{field}>...</{field}> element")
                     return None
-                labels.append(f"{field.lower()}:{name}")
-        parts = []
-        for tag, rx in (("TITLE", _TITLE), ("BODY", _BODY)):
-            m = rx.search(body)
-            opened = body.find(f"<{tag}>")
-            if m is None and opened >= 0:
-                bad.bad(path, line_at(opened), "bad-text", f"<{tag}> is never closed")
-                return None
-            if m is not None:
-                parts.append(_clean(m.group(1)))
+                at, inner = found
+                entries, rest = _entries(inner)
+                if rest:
+                    bad.bad(
+                        path,
+                        line_at(at),
+                        "bad-category",
+                        f"<{field}> holds something other than <D>...</D> entries: {rest[:40]!r}",
+                    )
+                    return None
+                for d in entries:
+                    name = _clean(d)
+                    if not name:
+                        bad.bad(path, line_at(at), "bad-category", f"empty <D> in <{field}>")
+                        return None
+                    labels.append(f"{field.lower()}:{name}")
+            parts = []
+            for tag in ("TITLE", "BODY"):
+                found = _element(body, tag)
+                if found is None:
+                    continue
+                at, inner = found
+                if inner is None:
+                    bad.bad(path, line_at(at), "bad-text", f"<{tag}> is never closed")
+                    return None
+                parts.append(_clean(inner))
+        except ValueError:
+            bad.bad(
+                path, start, "bad-entity", "a character reference (&#...;) with too many digits"
+            )
+            return None
         seen[key] = f"{path.name}:{start}"
         text = "\n".join(p for p in parts if p)
         return _Parsed(SPLITS[split_attr], f"{NAME}-{key}", text, tuple(dict.fromkeys(labels)))

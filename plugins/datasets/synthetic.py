@@ -48,6 +48,7 @@ from harness.text import is_stopword
 from plugins.common.glove import DEFAULT as GLOVE_DEFAULT
 from plugins.common.glove import load_glove
 from plugins.datasets._common import COMMON_OPTIONS, make_corpus
+from plugins.datasets._limits import require_memory
 
 NAME = "synthetic"
 N_COMMON = 300  # most frequent alphabetic words: the "filler" vocabulary, stopwords included
@@ -211,6 +212,7 @@ class SyntheticGenerator:
                 )
             if self.fraction != 1.0:
                 raise UsageError(f"{where}.fraction", "applies to the presets only")
+            self._check_memory()
             return
         if self.shape in SHAPES:
             defaults = {o.name: o.default for o in OPTIONS}
@@ -222,6 +224,22 @@ class SyntheticGenerator:
                     )
         elif self.fraction != 1.0:
             raise UsageError(f"{where}.fraction", "applies to the presets only; set n_docs")
+        self._check_memory()
+
+    def _check_memory(self) -> None:
+        """Refuse a corpus that would not fit in memory, before drawing any of it: each
+        document costs its text (about 7 bytes a word), its label tuple and two objects."""
+        if self.shape in SHAPES:
+            sh = SHAPES[self.shape]
+            n = round((sh.n_train + sh.n_test) * self.fraction)
+            words, labels, field = min(sh.mean_words, self.max_words), sh.labels_per_doc, "shape"
+        else:
+            n, words, labels, field = self.n_docs, self.doc_length, self.labels_per_doc, "n_docs"
+        require_memory(
+            f"dataset:{NAME}.{field}",
+            n * (256 + 7 * words + 8 * labels),
+            f"{n:,} documents of {words:,.0f} words",
+        )
 
     # ------------------------------------------------------------------ streamed generator
 

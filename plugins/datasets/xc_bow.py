@@ -12,6 +12,11 @@ mostly tf-idf weights whose rounding means nothing; ``repeat=count`` repeats eac
 ``round(value)`` times (at least once, at most ``max_repeat``) for files of raw counts.
 Label names are the label ids as strings (``"0"`` .. ``"L-1"``); every id the header allows
 is in the label space, so indices are the file's own.
+
+The header is a claim, not a fact: its label count is checked against this machine's memory
+before any label is built, every id on a line against the header, the number of lines
+against its document count; a line under ``repeat=count`` is measured before it is expanded.
+Numbers are plain ASCII digits (``int`` would also take ``1_000`` or Arabic-Indic digits).
 """
 
 from __future__ import annotations
@@ -31,8 +36,30 @@ from plugins.datasets._common import (
     iter_lines,
     make_corpus,
     require_dir,
-    undecodable_message,
+    require_encoding,
+    require_plain_name,
 )
+from plugins.datasets._limits import BYTES_PER_LABEL, MemoryBudget, max_record_chars
+
+MAX_REPEAT = 1_000_000
+_MAX_DIGITS = 600  # below any int-to-str limit Python allows; far above any real count
+
+
+def _count(token: str) -> int | None:
+    """A non-negative integer written in ASCII digits, else None."""
+    ok = token.isascii() and token.isdigit() and len(token) <= _MAX_DIGITS
+    return int(token) if ok else None
+
+
+def _value(token: str) -> float | None:
+    """A finite number in plain ASCII notation (no ``_`` separators), else None."""
+    if not token.isascii() or "_" in token:
+        return None
+    try:
+        value = float(token)
+    except ValueError:
+        return None
+    return value if math.isfinite(value) else None
 
 
 class XCBowReader:
@@ -83,11 +110,17 @@ class XCBowReader:
         )
 
     def load(self, progress: bool = False) -> Corpus:
+        require_encoding("xc-bow", self.encoding)
+        require_plain_name("xc-bow", "prefix", self.prefix)
+        require_plain_name("xc-bow", "name", self.name)
         root = require_dir(self.data_dir, "xc-bow", "train.txt and test.txt")
         bad = BadLines(self.skip_bad_lines)
         dropped: Counter[str] = Counter()
-        train, header = self._read(self._file(root, "train"), "train", None, bad, dropped, progress)
-        test, _ = self._read(self._file(root, "test"), "test", header, bad, dropped, progress)
+        paths = {split: self._file(root, split) for split in ("train", "test")}
+        budget = MemoryBudget()
+        budget.charge_files(paths.values())
+        train, header = self._read(paths["train"], "train", None, bad, dropped, budget, progress)
+        test, _ = self._read(paths["test"], "test", header, bad, dropped, budget, progress)
         n_labels = header[2]
         return make_corpus(
             self.name or (self.prefix or root.name),
@@ -97,15 +130,19 @@ class XCBowReader:
             self.options,
             bad.counts,
             {"format": "xc-bow", "n_features": header[1], "dropped": dict(dropped)},
+            sources=paths,
         )
 
-    def _header(self, path: Path, text: str, train_header: tuple[int, int, int] | None):
-        parts = text.split()
-        try:
-            values = tuple(int(p) for p in parts)
-        except ValueError:
-            values = ()
-        if len(values) != 3 or min(values) < 0:
+    def _header(
+        self,
+        path: Path,
+        text: str,
+        train_header: tuple[int, int, int] | None,
+        budget: MemoryBudget,
+    ) -> tuple[int, int, int]:
+        numbers = [_count(p) for p in text.split()]
+        values = tuple(v for v in numbers if v is not None)
+        if len(numbers) != 3 or len(values) != 3:
             raise InputError(
                 path,
                 1,
@@ -119,7 +156,11 @@ class XCBowReader:
                 f"header has D={values[1]} L={values[2]} but the training file has "
                 f"D={train_header[1]} L={train_header[2]}",
             )
-        return values
+        if train_header is None:  # the label names are built from L: check it fits first
+            budget.charge(
+                values[2] * BYTES_PER_LABEL, path, 1, f"the header's {values[2]:,} labels"
+            )
+        return values  # type: ignore[return-value]
 
     def _read(
         self,
@@ -128,6 +169,7 @@ class XCBowReader:
         train_header: tuple[int, int, int] | None,
         bad: BadLines,
         dropped: Counter[str],
+        budget: MemoryBudget,
         progress: bool,
     ) -> tuple[list[Document], tuple[int, int, int]]:
         docs: list[Document] = []
@@ -135,9 +177,9 @@ class XCBowReader:
         n_data = 0
         for line in iter_lines(path, self.encoding, progress):
             if header is None:
-                if not line.decoded:
-                    raise InputError(path, 1, undecodable_message(self.encoding))
-                header = self._header(path, line.text, train_header)
+                if line.problem is not None:
+                    raise InputError(path, line.number, line.problem[1])
+                header = self._header(path, line.text, train_header, budget)
                 continue
             n_data += 1
             if n_data > header[0]:
@@ -148,10 +190,9 @@ class XCBowReader:
                     f"the header promises {header[0]} documents but the file goes on",
                 )
                 continue
-            if not line.decoded:
-                bad.bad(path, line.number, "undecodable", undecodable_message(self.encoding))
+            if not bad.usable(path, line):
                 continue
-            doc = self._parse(path, line.number, line.text, header, split, bad, dropped)
+            doc = self._parse(path, line.number, line.text, header, split, bad, dropped, budget)
             if doc is not None:
                 docs.append(doc)
         if header is None:
@@ -174,6 +215,7 @@ class XCBowReader:
         split: str,
         bad: BadLines,
         dropped: Counter[str],
+        budget: MemoryBudget,
     ) -> Document | None:
         _, n_features, n_labels = header
         text = text.rstrip("\r\n")
@@ -182,11 +224,8 @@ class XCBowReader:
             head, rest = "", text
         labels: set[int] = set()
         for tok in filter(None, head.split(",")):
-            try:
-                lab = int(tok)
-            except ValueError:
-                lab = -1
-            if not 0 <= lab < n_labels:
+            lab = _count(tok)
+            if lab is None or lab >= n_labels:
                 bad.bad(
                     path,
                     number,
@@ -198,11 +237,8 @@ class XCBowReader:
         feats: list[tuple[float, int, int]] = []
         for pos, tok in enumerate(rest.split()):
             f, sep, v = tok.partition(":")
-            try:
-                fid, val = int(f), float(v)
-            except ValueError:
-                fid, val = -1, math.nan
-            if not sep or not 0 <= fid < n_features or not math.isfinite(val):
+            fid, val = _count(f), _value(v)
+            if not sep or fid is None or fid >= n_features or val is None:
                 bad.bad(
                     path,
                     number,
@@ -220,10 +256,20 @@ class XCBowReader:
             return None
         feats.sort()
         if self.repeat == "count":
+            reps = [min(self.max_repeat, max(1, round(-neg))) for neg, _, _ in feats]
+            chars = sum(r * (len(str(fid)) + 2) for r, (_, _, fid) in zip(reps, feats, strict=True))
+            if chars > (limit := max_record_chars()):
+                bad.bad(
+                    path,
+                    number,
+                    "document-too-long",
+                    f"under repeat=count this document would be {chars:,} characters, more "
+                    f"than {limit:,} (lower max_repeat)",
+                )
+                return None
+            budget.charge(chars, path, number, "the documents repeat=count has made so far")
             words = [
-                f"f{fid}"
-                for neg, _, fid in feats
-                for _ in range(min(self.max_repeat, max(1, round(-neg))))
+                f"f{fid}" for r, (_, _, fid) in zip(reps, feats, strict=True) for _ in range(r)
             ]
         else:
             words = [f"f{fid}" for _, _, fid in feats]
@@ -249,7 +295,14 @@ def xmtc_register_datasets() -> list[Component]:
                     "Feature tokens once each, or repeated round(value) times (count).",
                     choices=("once", "count"),
                 ),
-                Option("max_repeat", int, 100, "Cap on repeats under repeat=count.", min=1),
+                Option(
+                    "max_repeat",
+                    int,
+                    100,
+                    "Cap on repeats under repeat=count.",
+                    min=1,
+                    max=MAX_REPEAT,
+                ),
                 Option("name", str, None, "Corpus name; default the prefix or folder name."),
             ),
         )

@@ -24,9 +24,11 @@ from plugins.datasets._common import (
     make_corpus,
     read_label_map,
     require_dir,
+    require_encoding,
+    require_plain_name,
     resolve_in,
-    undecodable_message,
 )
+from plugins.datasets._limits import MemoryBudget
 
 TEXT_CHOICES = ("auto", "raw_texts", "texts")
 
@@ -69,16 +71,19 @@ class XCRawReader:
         return texts, labels
 
     def load(self, progress: bool = False) -> Corpus:
+        require_encoding("xc-raw", self.encoding)
+        require_plain_name("xc-raw", "name", self.name)
         root = require_dir(self.data_dir, "xc-raw", "{train,test}_texts.txt and _labels.txt")
-        bad = BadLines(self.skip_bad_lines)
-        space = (
-            read_label_map(resolve_in(root, self.label_file), self.encoding, bad)
-            if self.label_file
-            else LabelSpace()
+        files = {split: self._files(root, split) for split in ("train", "test")}
+        label_map = resolve_in(root, self.label_file) if self.label_file else None
+        MemoryBudget().charge_files(
+            [p for pair in files.values() for p in pair] + ([label_map] if label_map else [])
         )
+        bad = BadLines(self.skip_bad_lines)
+        space = read_label_map(label_map, self.encoding, bad) if label_map else LabelSpace()
         dropped: Counter[str] = Counter()
         splits = [
-            self._read_split(root, s, space, bad, dropped, progress) for s in ("train", "test")
+            self._read_split(files[s], s, space, bad, dropped, progress) for s in ("train", "test")
         ]
         names, (train, test) = space.sorted(splits)
         return make_corpus(
@@ -89,18 +94,19 @@ class XCRawReader:
             self.options,
             bad.counts,
             {"format": "xc-raw", "dropped": dict(dropped)},
+            sources={split: texts for split, (texts, _) in files.items()},
         )
 
     def _read_split(
         self,
-        root: Path,
+        files: tuple[Path, Path],
         split: str,
         space: LabelSpace,
         bad: BadLines,
         dropped: Counter[str],
         progress: bool,
     ) -> list[Document]:
-        texts_path, labels_path = self._files(root, split)
+        texts_path, labels_path = files
         docs: list[Document] = []
         pairs = zip_longest(
             iter_lines(texts_path, self.encoding, progress),
@@ -121,11 +127,7 @@ class XCRawReader:
                 )
                 continue
             n = text_line.number
-            if not text_line.decoded:
-                bad.bad(texts_path, n, "undecodable", undecodable_message(self.encoding))
-                continue
-            if not label_line.decoded:
-                bad.bad(labels_path, n, "undecodable", undecodable_message(self.encoding))
+            if not bad.usable(texts_path, text_line) or not bad.usable(labels_path, label_line):
                 continue
             text = text_line.text.strip()
             if not text:

@@ -11,12 +11,16 @@ hidden=256 fc_size=256 max_words=500`` to get the paper's configuration.
 
 Flat attention keeps, per document and per label, attention weights over time and a
 context vector, so training memory grows with ``L x (T + 2h + fc)``; beyond
-``max_activation_mb`` the model refuses to train rather than swap the machine to death
-(the paper's label-tree variant for very large label sets is not implemented).
+``max_activation_mb`` the model refuses to train rather than swap the machine to death.
+For large label sets the model is AttentionXML's label tree instead (``tree=auto|on``,
+:mod:`plugins.models.attentionxml_tree`): one AttentionXML network per tree level, each
+scoring only the children of the best nodes of the level above. With the tree off (and
+``auto`` below its threshold) the flat model and its checkpoints are exactly as before.
 """
 
 from __future__ import annotations
 
+import logging
 from collections import Counter
 from collections.abc import Sequence
 from typing import Any
@@ -27,11 +31,26 @@ import torch
 from torch import nn
 
 from harness import hookimpl
+from harness.checkpoint import CheckpointMismatch
 from harness.components import Component, Option
 from harness.errors import UsageError
+from harness.metrics import top_k
 from harness.model import Words, XMTCModel
 from plugins.common.glove import DEFAULT as GLOVE_DEFAULT
 from plugins.common.glove import load_glove
+from plugins.models.attentionxml_tree import AttentionXMLTree, TreeLevelNet, fit_tree
+from plugins.models.label_tree import (
+    LabelTree,
+    balanced_cluster_size,
+    build_label_tree,
+    label_vectors,
+)
+from plugins.models.text_encoder import (  # noqa: F401  (BiLSTM, reverse_within_length: re-exported)
+    BiLSTM,
+    WordEncoder,
+    length_mask,
+    reverse_within_length,
+)
 from plugins.models.torch_common import (
     bucketed_batches,
     dense_rows,
@@ -47,66 +66,15 @@ from plugins.models.torch_common import (
 )
 
 PAD, UNK = "<pad>", "<unk>"
+log = logging.getLogger(__name__)
 
 
-def reverse_within_length(x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
-    """Reverse each row's first ``lengths[b]`` steps of ``x`` (B, T, ...) and leave the
-    padding after them in place; applying it twice gives ``x`` back."""
-    T = x.shape[1]
-    t = torch.arange(T, device=x.device)[None, :]
-    n = lengths.to(x.device)[:, None]
-    index = torch.where(t < n, n - 1 - t, t)  # (B, T)
-    return x.gather(1, index.view(*index.shape, *([1] * (x.dim() - 2))).expand_as(x))
+class AttentionXMLNet(WordEncoder):
+    """Embedding -> BiLSTM -> label-wise attention -> shared FC -> one logit per label.
 
-
-class BiLSTM(nn.Module):
-    """A bidirectional LSTM over right-padded batches, exact for every row's length.
-
-    ``nn.LSTM`` gets this exactness from packed sequences, but on CPU its packed path
-    unrolls in autograd and its backward costs O(T²) memory traffic: the LSTM alone is 4x
-    slower than the fused (oneDNN) kernel at 130 words and 8x at 300, a whole training step
-    1.7x and 2.8x (bench/README.md). Here each direction
-    is a unidirectional ``nn.LSTM`` on a plain padded tensor: trailing padding cannot reach
-    the forward direction's real steps, and the backward direction reads every row
-    reversed within its length, so both see exactly the words a packed run would.
+    The encoder part is :class:`WordEncoder`'s (its parameters keep their flat names:
+    ``embedding.weight``, ``lstm.*``), so checkpoints are unchanged.
     """
-
-    def __init__(self, input_size: int, hidden: int, layers: int):
-        super().__init__()
-        sizes = [input_size] + [2 * hidden] * (layers - 1)
-        self.forward_layers = nn.ModuleList(nn.LSTM(n, hidden, batch_first=True) for n in sizes)
-        self.backward_layers = nn.ModuleList(nn.LSTM(n, hidden, batch_first=True) for n in sizes)
-
-    def forward(self, x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
-        """(B, T, e) -> (B, T, 2h), zero at padded steps (as ``pad_packed_sequence`` gives)."""
-        mask = torch.arange(x.shape[1], device=x.device)[None, :] < lengths.to(x.device)[:, None]
-        for fwd, bwd in zip(self.forward_layers, self.backward_layers, strict=True):
-            ahead, _ = fwd(x)
-            behind, _ = bwd(reverse_within_length(x, lengths))
-            x = torch.cat([ahead, reverse_within_length(behind, lengths)], dim=-1)
-            x = x * mask[:, :, None]
-        return x
-
-    @staticmethod
-    def keys_from_packed(tensors: dict[str, np.ndarray], prefix: str) -> dict[str, np.ndarray]:
-        """Rename a bidirectional ``nn.LSTM``'s weights (checkpoints written before this
-        module existed: ``lstm.weight_ih_l0_reverse``) to this module's names."""
-        out = {}
-        for key, value in tensors.items():
-            if not key.startswith(prefix) or "_layers." in key:
-                out[key] = value
-                continue
-            name = key[len(prefix) :]
-            reverse = name.endswith("_reverse")
-            name = name.removesuffix("_reverse")
-            base, layer = name.rsplit("_l", 1)
-            side = "backward_layers" if reverse else "forward_layers"
-            out[f"{prefix}{side}.{layer}.{base}_l0"] = value
-        return out
-
-
-class AttentionXMLNet(nn.Module):
-    """Embedding -> BiLSTM -> label-wise attention -> shared FC -> one logit per label."""
 
     def __init__(
         self,
@@ -120,11 +88,7 @@ class AttentionXMLNet(nn.Module):
         lstm_dropout: float,
         label_bias: bool = False,
     ):
-        super().__init__()
-        self.embedding = nn.Embedding(vocab_size, emb_dim, padding_idx=0)
-        self.emb_drop = nn.Dropout(emb_dropout)
-        self.lstm = BiLSTM(emb_dim, hidden, layers)
-        self.lstm_drop = nn.Dropout(lstm_dropout)
+        super().__init__(vocab_size, emb_dim, hidden, layers, emb_dropout, lstm_dropout)
         self.attention = nn.Linear(2 * hidden, n_labels, bias=False)
         self.fc = nn.Sequential(nn.Linear(2 * hidden, fc), nn.ReLU())
         self.out = nn.Linear(fc, 1)
@@ -134,10 +98,8 @@ class AttentionXMLNet(nn.Module):
 
     def forward_embedded(self, emb: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         """Logits (B, L) from word embeddings (B, T, e); split out for gradient saliency."""
-        h = self.lstm_drop(self.lstm(self.emb_drop(emb), lengths))  # (B, T, 2h)
-        mask = (
-            torch.arange(emb.shape[1], device=emb.device)[None, :] < lengths.to(emb.device)[:, None]
-        )
+        h = self.encode_embedded(emb, lengths)  # (B, T, 2h)
+        mask = length_mask(lengths, emb.shape[1], emb.device)
         scores = self.attention(h)  # (B, T, L)
         scores = scores.masked_fill(~mask[:, :, None], float("-inf"))
         att = torch.softmax(scores, dim=1)
@@ -149,8 +111,27 @@ class AttentionXMLNet(nn.Module):
         return self.forward_embedded(self.embedding(ids), lengths)
 
 
+TREE_AUTO_LABELS = 2000
+"""``tree=auto`` trains the label tree above this many labels. Measured per training step
+(300 words, batch 64, default sizes; bench/README.md), a flat step costs 0.7x the tree's
+(both levels and the candidate pass) at 429 labels, 1.1x at 1,000, 1.8x at 2,000 and 3.5x
+at 4,000, and grows with L while the tree's barely moves; below about 2,000 labels the
+flat model, exact and a little better, is kept."""
+
+TREE_WORDS_PER_LEVEL = 30_000_000
+"""``tree_epochs=0`` trains each tree level ``epochs`` epochs, or fewer when that would read
+more than this many words (after truncation): Reuters-21578 (1.7M words) keeps 12, a
+Wiki10-31K-sized corpus (5M) gets 6, the most that fits 90 minutes on 2 CPU cores."""
+
+
 class AttentionXML(XMTCModel):
-    """Flat AttentionXML on the harness word lists; white-box (embedding gradients)."""
+    """AttentionXML on the harness word lists, flat or as a label tree; white-box
+    (embedding gradients).
+
+    Besides the interface every model has, it answers sparse queries
+    (:meth:`predict_topk`): the top-k labels and the scores of chosen labels, at a cost
+    that grows with the beam and the labels asked rather than with L when it is a tree.
+    """
 
     mask_token = UNK
     supports_gradients = True
@@ -161,7 +142,19 @@ class AttentionXML(XMTCModel):
         self.vocab: list[str] = []
         self.index: dict[str, int] = {}
         self.net: AttentionXMLNet | None = None
+        self.tree_model: AttentionXMLTree | None = None
         self.device = resolve_device(options["device"])
+
+    def uses_tree(self, n_labels: int | None = None) -> bool:
+        """Whether ``fit`` trains the label tree for this many labels (default: the model's)."""
+        mode = self.options["tree"]
+        n = self.n_labels if n_labels is None else n_labels
+        return mode == "on" or (mode == "auto" and n > TREE_AUTO_LABELS)
+
+    @property
+    def is_tree(self) -> bool:
+        """Whether the trained (or loaded) model is a label tree."""
+        return self.tree_model is not None
 
     # -- words -> ids ---------------------------------------------------------------------
     def _build_vocab(self, docs: Sequence[Words]) -> None:
@@ -198,7 +191,21 @@ class AttentionXML(XMTCModel):
             o["label_bias"] if label_bias is None else label_bias,
         )
 
-    def _init_embeddings(self, net: AttentionXMLNet, rng: np.random.Generator) -> int:
+    def _new_level(self, emb_dim: int, n_nodes: int, sparse: bool) -> TreeLevelNet:
+        o = self.options
+        return TreeLevelNet(
+            len(self.vocab),
+            emb_dim,
+            o["hidden"],
+            o["lstm_layers"],
+            o["fc_size"],
+            n_nodes,
+            o["emb_dropout"],
+            o["dropout"],
+            sparse,
+        )
+
+    def _init_embeddings(self, net: WordEncoder, rng: np.random.Generator) -> int:
         """GloVe rows for known words, small uniform noise for the rest, zeros for <pad>."""
         glove = load_glove(self.options["embeddings"])
         weight = rng.uniform(-0.25, 0.25, size=(len(self.vocab), glove.dim)).astype(np.float32)
@@ -213,16 +220,48 @@ class AttentionXML(XMTCModel):
         net.embedding.weight.data.copy_(torch.from_numpy(weight))
         return found
 
-    def activation_mb(self, batch_size: int) -> float:
+    def activation_mb(self, batch_size: int, scored: int | None = None) -> float:
         """Estimated training activation memory of one batch (MB).
 
-        Per document and label the forward keeps attention scores and weights over T
-        steps, a 2h context and an FC activation, and backward needs as much again:
-        ``4 bytes x 2 x B x L x (2T + 2h + fc)``.
+        Per document and scored label (all L when flat; a tree level's nodes or candidates)
+        the forward keeps attention scores and weights over T steps, a 2h context and an
+        FC activation, and backward needs as much again:
+        ``4 bytes x 2 x B x scored x (2T + 2h + fc)``.
         """
         o = self.options
-        per_doc = self.n_labels * (2 * self.max_words + 2 * o["hidden"] + o["fc_size"])
+        n = self.n_labels if scored is None else scored
+        per_doc = n * (2 * self.max_words + 2 * o["hidden"] + o["fc_size"])
         return 4 * 2 * batch_size * per_doc / 2**20
+
+    def tree_epochs(self, n_words: int) -> int:
+        """Epochs per tree level for a training set of ``n_words`` words (truncated)."""
+        o = self.options
+        if o["tree_epochs"]:
+            return int(o["tree_epochs"])
+        return max(2, min(o["epochs"], TREE_WORDS_PER_LEVEL // max(1, n_words)))
+
+    def tree_shape(self, n_labels: int) -> tuple[int, int]:
+        """(levels, labels per deepest cluster) the tree gets for ``n_labels``."""
+        o = self.options
+        depth = o["tree_depth"]
+        size = o["cluster_size"] or balanced_cluster_size(n_labels, o["beam"], depth)
+        return depth, size
+
+    def _check_tree_memory(self, tree: LabelTree) -> None:
+        o = self.options
+        scored = max(
+            [tree.sizes[0]] + [o["beam"] * tree.max_fanout(d - 1) for d in range(1, tree.depth)]
+        )
+        need = self.activation_mb(o["batch_size"], scored)
+        if need > o["max_activation_mb"]:
+            raise UsageError(
+                "model.max_activation_mb",
+                f"the AttentionXML label tree (levels of {tree.sizes[:-1]} nodes) scores up "
+                f"to {scored} nodes per document and needs about {need:.0f} MB of "
+                f"activations per batch of {o['batch_size']} (limit {o['max_activation_mb']} "
+                "MB); lower batch_size, beam or cluster_size, add a level (tree_depth), or "
+                "raise max_activation_mb",
+            )
 
     def _check_memory(self) -> None:
         need = self.activation_mb(self.options["batch_size"])
@@ -248,6 +287,8 @@ class AttentionXML(XMTCModel):
     ) -> AttentionXML:
         o = self.options
         self.label_names = list(label_names)
+        if self.uses_tree():
+            return self._fit_tree(docs, Y, loss, seed=seed, progress=progress)
         self._check_memory()
         seed_everything(seed)
         self._build_vocab(docs)
@@ -289,42 +330,148 @@ class AttentionXML(XMTCModel):
         )
         return self
 
+    def _fit_tree(
+        self, docs: Sequence[Words], Y: sp.csr_matrix, loss: Any, *, seed: int, progress: bool
+    ) -> AttentionXML:
+        """Level-wise training of the label tree (:func:`fit_tree`)."""
+        o = self.options
+        if o["label_bias"]:
+            raise UsageError(
+                "model.label_bias", "the per-label bias belongs to the flat model; use tree=off"
+            )
+        seed_everything(seed)
+        self._build_vocab(docs)
+        Y = sp.csr_matrix(Y)
+        depth, size = self.tree_shape(self.n_labels)
+        tree = build_label_tree(label_vectors(docs, Y), depth=depth, cluster_size=size, seed=seed)
+        self._check_tree_memory(tree)
+        log.info(
+            "attentionxml: label tree over %d labels, levels of %s nodes, beam %d",
+            self.n_labels,
+            list(tree.sizes[:-1]),
+            o["beam"],
+        )
+        emb_dim = load_glove(o["embeddings"]).dim
+        rng = np.random.default_rng(seed)
+        encoded = [self.ids(d) for d in docs]
+        self.net = None
+        self.tree_model = fit_tree(
+            tree,
+            encoded,
+            Y,
+            loss,
+            new_net=lambda n_nodes, sparse: self._new_level(emb_dim, n_nodes, sparse),
+            init_top=lambda net: self._init_embeddings(net, rng),
+            options=o,
+            epochs=self.tree_epochs(sum(len(e) for e in encoded)),
+            device=self.device,
+            seed=seed,
+            progress=progress,
+        )
+        return self
+
     # -- inference --------------------------------------------------------------------------
     def _require_net(self) -> AttentionXMLNet:
         if self.net is None:
             raise RuntimeError("attentionxml: fit() or load_state() first")
         return self.net
 
-    @torch.no_grad()
-    def predict_proba(self, docs: Sequence[Words]) -> np.ndarray:
-        net = self._require_net()
-        net.eval()
+    def _require_trained(self) -> None:
+        if self.net is None and self.tree_model is None:
+            raise RuntimeError("attentionxml: fit() or load_state() first")
+
+    def _batches(self, docs: Sequence[Words]):
+        """(rows, ids, lengths) prediction batches in length order (eval mode set)."""
+        self._require_trained()
+        (self.net if self.net is not None else self.tree_model).eval()  # type: ignore[union-attr]
         encoded = [self.ids(d) for d in docs]
-        out = np.empty((len(docs), self.n_labels), dtype=np.float32)
         for rows in sorted_batches([len(e) for e in encoded], self.options["eval_batch_size"]):
             ids, lens = pad_ids([encoded[i] for i in rows], min_len=self.pad_to)
-            out[rows] = torch.sigmoid(net(ids.to(self.device), lens)).float().cpu().numpy()
+            yield rows, ids.to(self.device), lens
+
+    @torch.no_grad()
+    def predict_proba(self, docs: Sequence[Words]) -> np.ndarray:
+        """Label probabilities; for a tree the exact path product of every label (all
+        nodes of every level scored: its cost grows with L, see :meth:`predict_topk`)."""
+        out = np.empty((len(docs), self.n_labels), dtype=np.float32)
+        for rows, ids, lens in self._batches(docs):
+            if self.tree_model is not None:
+                out[rows] = self.tree_model.dense(ids, lens)
+            else:
+                out[rows] = torch.sigmoid(self.net(ids, lens)).float().cpu().numpy()  # type: ignore[misc]
         return out
 
+    @torch.no_grad()
+    def predict_topk(
+        self, docs: Sequence[Words], k: int, labels: Sequence[int] = ()
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The model's top-k and the scores of ``labels``, for every document.
+
+        Returns ``top_idx`` int64 (B, k) best first with ties to the lower label index,
+        ``top_scores`` float32 (B, k) and ``label_scores`` float32 (B, len(labels)). A tree
+        answers with its beam search (the labels it would predict) and the exact path
+        products of ``labels``, whether or not the beam kept them; its cost grows with the
+        beam and ``len(labels)``, not with L. The flat model answers from its dense scores.
+        """
+        asked = np.asarray(list(labels), dtype=np.int64)
+        if not 1 <= k <= self.n_labels:
+            raise ValueError(f"k must be in [1, {self.n_labels}], got {k}")
+        if asked.size and (asked.min() < 0 or asked.max() >= self.n_labels):
+            raise ValueError(f"labels must be in [0, {self.n_labels})")
+        n = len(docs)
+        top = np.empty((n, k), dtype=np.int64)
+        top_scores = np.empty((n, k), dtype=np.float32)
+        label_scores = np.empty((n, asked.size), dtype=np.float32)
+        for rows, ids, lens in self._batches(docs):
+            if self.tree_model is not None:
+                top[rows], top_scores[rows], label_scores[rows] = self.tree_model.topk(
+                    ids, lens, k, asked
+                )
+                continue
+            probs = torch.sigmoid(self.net(ids, lens)).float().cpu().numpy()  # type: ignore[misc]
+            best = top_k(probs, k)
+            top[rows] = best
+            top_scores[rows] = np.take_along_axis(probs, best, axis=1)
+            label_scores[rows] = probs[:, asked]
+        return top, top_scores, label_scores
+
     def word_saliency(self, words: Words, labels: Sequence[int], sign: float) -> np.ndarray:
-        """L2 norm over each word's embedding of d(sign · Σ_{j∈labels} g_j)/d(embedding)."""
-        net = self._require_net()
-        net.eval()
+        """L2 norm over each word's embedding of d(sign · Σ_{j∈labels} g_j)/d(embedding);
+        for a tree, g_j is the exact path product and the norm runs over the word's
+        vectors at every level together."""
+        self._require_trained()
         ids, lens = pad_ids([self.ids(words)])
-        emb = net.embedding(ids.to(self.device)).detach().requires_grad_(True)
-        # cuDNN's LSTM has no backward in eval mode; the native kernel does.
-        with torch.backends.cudnn.flags(enabled=False):
-            probs = torch.sigmoid(net.forward_embedded(emb, lens))
-            target = sign * probs[0, list(labels)].sum()
-            (grad,) = torch.autograd.grad(target, emb)
-        sal = grad[0].norm(dim=-1).cpu().numpy().astype(np.float64)
+        if self.tree_model is not None:
+            self.tree_model.eval()
+            sal = self.tree_model.saliency(ids, lens, list(labels), sign)
+        else:
+            net = self._require_net()
+            net.eval()
+            emb = net.embedding(ids.to(self.device)).detach().requires_grad_(True)
+            # cuDNN's LSTM has no backward in eval mode; the native kernel does.
+            with torch.backends.cudnn.flags(enabled=False):
+                probs = torch.sigmoid(net.forward_embedded(emb, lens))
+                target = sign * probs[0, list(labels)].sum()
+                (grad,) = torch.autograd.grad(target, emb)
+            sal = grad[0].norm(dim=-1)
+        sal_np = sal.detach().cpu().numpy().astype(np.float64)
         out = np.zeros(len(words), dtype=np.float64)
         n = min(len(words), self.max_words)
-        out[:n] = sal[:n]
+        out[:n] = sal_np[:n]
         return out
 
     # -- checkpoint -------------------------------------------------------------------------
     def state(self) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+        """Flat: the network's tensors, ``vocab`` and ``emb_dim`` (unchanged since the flat
+        model's first checkpoints). Tree: every level's tensors (``level<d>.*``), the
+        tree's parent arrays (``tree.parents.<d>``), and ``tree`` in the extras."""
+        if self.tree_model is not None:
+            emb_dim = int(self.tree_model.nets[0].embedding.embedding_dim)
+            return self.tree_model.tensors(), {
+                "vocab": self.vocab,
+                "emb_dim": emb_dim,
+                "tree": self.tree_model.tree.meta(self.label_names),
+            }
         net = self._require_net()
         return module_tensors(net), {
             "vocab": self.vocab,
@@ -332,11 +479,30 @@ class AttentionXML(XMTCModel):
         }
 
     def load_state(self, tensors: dict[str, np.ndarray], extra: dict[str, Any]) -> None:
+        """Restore a flat or a tree checkpoint (whichever it holds); a tree is checked
+        against this model's label names first."""
+        saved_tree = extra.get("tree")
+        mode = self.options["tree"]
+        if (saved_tree is not None and mode == "off") or (saved_tree is None and mode == "on"):
+            held = "a label tree" if saved_tree is not None else "a flat model"
+            raise CheckpointMismatch(f"attentionxml: the checkpoint holds {held} but tree={mode}")
         self.vocab = list(extra["vocab"])
         self.index = {w: i for i, w in enumerate(self.vocab)}
+        emb_dim = int(extra["emb_dim"])
+        if saved_tree is not None:
+            tree = LabelTree.from_state(tensors, saved_tree, self.label_names)
+            nets = []
+            for d, n_nodes in enumerate(tree.sizes):
+                net = self._new_level(emb_dim, n_nodes, d > 0)
+                net.load_state_dict(AttentionXMLTree.level_tensors(tensors, d), strict=True)
+                nets.append(net.to(self.device))
+            self.net = None
+            self.tree_model = AttentionXMLTree(tree, nets, self.options["beam"]).eval()
+            return
         # Checkpoints from before the option existed have no label_bias tensor.
-        net = self._new_net(int(extra["emb_dim"]), label_bias="label_bias" in tensors)
+        net = self._new_net(emb_dim, label_bias="label_bias" in tensors)
         load_module_tensors(net, BiLSTM.keys_from_packed(tensors, "lstm."))
+        self.tree_model = None
         self.net = net.to(self.device).eval()
 
 
@@ -387,10 +553,56 @@ OPTIONS: tuple[Option, ...] = (
         "vocab_size", int, 500_000, "Vocabulary cap, <pad>/<unk> included.", min=3, max=10_000_000
     ),
     Option(
+        "tree",
+        str,
+        "auto",
+        f"AttentionXML's label tree: on, off (flat), or auto: on above {TREE_AUTO_LABELS:,} "
+        "labels, where a flat training step already costs about twice the tree's "
+        "(bench/README.md).",
+        choices=("auto", "on", "off"),
+    ),
+    Option(
+        "tree_depth",
+        int,
+        2,
+        "Levels of the label tree, the labels included (2: clusters, then labels; "
+        "AttentionXML uses 2 up to ~500K labels).",
+        min=2,
+        max=8,
+    ),
+    Option(
+        "cluster_size",
+        int,
+        0,
+        "Most labels in a deepest cluster of the tree (balanced 2-means leaves); 0: chosen "
+        "so each level scores about as many nodes (Reuters: 7, 30,938 labels: 61).",
+        min=0,
+        max=1_000_000,
+    ),
+    Option(
+        "beam",
+        int,
+        10,
+        "Tree beam width: nodes kept per level when predicting, and the candidate clusters "
+        "a lower level trains on (AttentionXML's 'top').",
+        min=1,
+        max=100_000,
+    ),
+    Option(
+        "tree_epochs",
+        int,
+        0,
+        "Epochs per tree level; 0: the epochs option, fewer on large corpora so a level "
+        f"reads at most {TREE_WORDS_PER_LEVEL / 1e6:.0f}M words (Reuters: 12; a "
+        "Wiki10-31K-sized corpus: 6, to train within 90 minutes on 2 CPU cores).",
+        min=0,
+        max=1000,
+    ),
+    Option(
         "max_activation_mb",
         float,
         8192.0,
-        "Refuse to train when the flat attention's estimated activation memory per batch "
+        "Refuse to train when the attention's estimated activation memory per batch "
         "exceeds this (MB).",
         min=1.0,
     ),
@@ -403,8 +615,9 @@ def xmtc_register_models() -> list[Component]:
         Component(
             kind="model",
             name="attentionxml",
-            description="AttentionXML (flat): GloVe + BiLSTM + label-wise attention + FC; "
-            "paper: 300-d GloVe, hidden 256, FC 256, 500 words",
+            description="AttentionXML: GloVe + BiLSTM + label-wise attention + FC, flat or "
+            "as a label tree (tree=auto|on|off); paper: 300-d GloVe, hidden 256, FC 256, 500 "
+            "words",
             factory=AttentionXML,
             options=OPTIONS,
         )
