@@ -58,9 +58,9 @@ DEFAULT_DATA = ROOT.parent / "shared" / "data" / "reuters21578"
 
 
 def passes(options: dict) -> int | None:
-    """Epochs over the training set, or None for a full-batch solver (linear's L-BFGS),
-    whose throughput is then documents over the whole solve."""
-    if options.get("solver") == "lbfgs":
+    """Epochs over the training set, or None for a solver that runs to an optimum (linear's
+    L-BFGS or liblinear), whose throughput is then documents over the whole solve."""
+    if options.get("solver") in ("lbfgs", "liblinear"):
         return None
     return options.get("epochs")
 
@@ -337,7 +337,11 @@ def epochs_cell(r: dict) -> str | int:
     if r.get("tree_levels"):
         return f"{r['tree_epochs']} per level, {len(r['tree_levels'])} levels"
     n_passes = passes(r["options"])
-    return n_passes if n_passes else f"L-BFGS, ≤{r['options'].get('max_iter')} iterations"
+    if n_passes:
+        return n_passes
+    if r["options"].get("solver") == "liblinear":
+        return "liblinear per label"
+    return f"L-BFGS, ≤{r['options'].get('max_iter')} iterations"
 
 
 def table(records: list[dict]) -> str:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import operator
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -82,6 +83,26 @@ class Corpus:
         h = hashlib.sha256()
         h.update(json.dumps([self.name, self.label_names]).encode())
         return h.hexdigest()[:16]
+
+
+class WordLists(Sequence[list[str]]):
+    """The word lists of some documents, tokenized when asked for, never all held at once:
+    what models are trained and scored on (a materialised list of every token of a
+    million-document corpus would take gigabytes)."""
+
+    def __init__(self, docs: Sequence[Document]):
+        self.docs = docs
+
+    def __len__(self) -> int:
+        return len(self.docs)
+
+    def __getitem__(self, i):  # type: ignore[override]
+        if isinstance(i, slice):
+            return WordLists(self.docs[i])
+        return self.docs[operator.index(i)].words
+
+    def __iter__(self):
+        return (d.words for d in self.docs)
 
 
 def labels_to_csr(label_lists: Iterable[Sequence[int]], n_labels: int) -> sp.csr_matrix:

@@ -87,15 +87,30 @@ class MetricAccumulator:
             raise ValueError(f"scores {scores.shape} and labels {y.shape} must have one shape")
         if np.isnan(scores).any():
             raise ValueError("scores contain NaN; a ranking needs comparable scores")
+        return self.ranking_terms(top_k(scores, min(self.kmax, scores.shape[1])), y)
+
+    def update_ranking(self, pred: np.ndarray, y: sp.spmatrix | sp.sparray) -> None:
+        """Add a batch given each document's ranked top labels (``pred``, rows x at least
+        ``min(kmax, L)`` label indices, best first) instead of dense scores."""
+        terms = self.ranking_terms(pred, y)
+        self.n_docs += terms["p"].shape[0]
+        for name, values in terms.items():
+            self._sums[name] += values.sum(axis=0)
+
+    def ranking_terms(self, pred: np.ndarray, y: sp.spmatrix | sp.sparray) -> dict[str, np.ndarray]:
+        """:meth:`document_terms` from the ranked top labels of each document."""
         y = _binary_csr(y)
-        n, n_labels = scores.shape
+        n, n_labels = y.shape
         if self.inv_p is not None and self.inv_p.shape != (n_labels,):
             raise ValueError(f"propensities have shape {self.inv_p.shape}, expected ({n_labels},)")
         out = {name: np.zeros((n, self.kmax)) for name in self._sums}
         if n == 0:
             return out
         kk = min(self.kmax, n_labels)
-        pred = top_k(scores, kk)
+        pred = np.asarray(pred, dtype=np.int64)
+        if pred.ndim != 2 or pred.shape[0] != n or pred.shape[1] < kk:
+            raise ValueError(f"rankings {pred.shape} need {n} rows of at least {kk} labels")
+        pred = pred[:, :kk]
         rows = np.repeat(np.arange(n), kk)
         hits = np.zeros((n, self.kmax))
         hits[:, :kk] = np.asarray(y[rows, pred.ravel()]).reshape(n, kk)

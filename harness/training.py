@@ -29,9 +29,9 @@ from harness.checkpoint import (
     save_checkpoint,
 )
 from harness.contracts.model import XMTCModel
-from harness.data import Corpus
+from harness.data import Corpus, WordLists
 from harness.errors import UsageError
-from harness.metrics import evaluate
+from harness.metrics import MetricAccumulator
 from harness.provenance import config_hash, package_versions
 from harness.store.models import find_by_spec, record_model, same_plugins_and_seed
 from harness.store.schema import TrainedModel
@@ -39,7 +39,9 @@ from harness.store.session import Store
 
 log = logging.getLogger(__name__)
 
-LOCATION_OPTIONS = frozenset({"data_dir", "device", "eval_batch_size", "chunk_elements"})
+LOCATION_OPTIONS = frozenset(
+    {"data_dir", "device", "eval_batch_size", "chunk_elements", "chunk_labels", "n_jobs"}
+)
 """Options that do not change what is learned, left out of the spec hash."""
 
 METRIC_KS = (1, 3, 5)
@@ -148,11 +150,20 @@ def find_trained(store: Store, spec: ModelSpec, registry: Any = None) -> Trained
     return None
 
 
-def evaluate_model(model: XMTCModel, corpus: Corpus, split: str = "test") -> dict[str, float]:
-    """P@k, nDCG@k, PSP@k and PSnDCG@k (k = 1, 3, 5) of ``model`` on a split."""
+def evaluate_model(
+    model: XMTCModel, corpus: Corpus, split: str = "test", batch: int = 256
+) -> dict[str, float]:
+    """P@k, nDCG@k, PSP@k and PSnDCG@k (k = 1, 3, 5) of ``model`` on a split, scored
+    ``batch`` documents at a time (never a dense documents x labels array), ranked by the
+    model's sparse query (for a beam-search model, the beam's ranking)."""
     docs = corpus.split(split)
-    scores = model.predict_proba([d.words for d in docs])
-    return evaluate(scores, corpus.label_matrix(split), corpus.propensities(), ks=METRIC_KS)
+    Y = corpus.label_matrix(split)
+    acc = MetricAccumulator(corpus.propensities(), ks=METRIC_KS)
+    for start in range(0, len(docs), batch):
+        words = WordLists(docs[start : start + batch])
+        top = model.predict_topk(words, max(METRIC_KS), ()).indices
+        acc.update_ranking(top, Y[start : start + batch])
+    return acc.result()
 
 
 def train_and_record(
@@ -182,7 +193,7 @@ def train_and_record(
     model: XMTCModel = registry.build("model", spec.model, spec.model_options)
     t0 = time.perf_counter()
     model.fit(
-        [d.words for d in corpus.train],
+        WordLists(corpus.train),
         corpus.label_matrix("train"),
         bound,
         label_names=corpus.label_names,

@@ -85,6 +85,22 @@ def test_chunking_and_accumulator_agree_with_one_pass() -> None:
     assert set(whole) == {f"{m}@{k}" for m in ("P", "nDCG", "PSP", "PSnDCG") for k in (1, 3, 5)}
 
 
+@pytest.mark.parametrize("ties", [True, False])
+def test_rankings_alone_give_the_same_metrics_as_scores(ties: bool) -> None:
+    """A model that returns only its top labels (no dense scores) is evaluated alike."""
+    scores, y, p = random_case(3, n=40, ties=ties)
+    ycsr = sp.csr_matrix(y)
+    want = evaluate(scores, ycsr, p, ks=(1, 3, 5))
+    acc = MetricAccumulator(p, ks=(1, 3, 5))
+    for start in range(0, 40, 16):
+        rows = slice(start, start + 16)
+        acc.update_ranking(top_k(scores[rows], 7), ycsr[rows])  # more than kmax is fine
+    for key, value in acc.result().items():
+        assert value == pytest.approx(want[key], abs=1e-12), key
+    with pytest.raises(ValueError, match="at least 5"):
+        acc.update_ranking(top_k(scores[:3], 2), ycsr[:3])
+
+
 def test_weighted_document_terms_equal_evaluating_the_resample() -> None:
     """Counting each document's terms by its multiplicity in a bootstrap resample gives the
     metrics of evaluating the resampled rows themselves (what compare-models relies on)."""

@@ -71,6 +71,7 @@ FLAGS: dict[str, str] = {
     "report.out": "--out",
     "report.run_b": "RUN_B",
     "compare.metric": "--metric",
+    "fetch.require_checksum": "--require-checksum",
 }
 """Configuration field (campaign, report) -> the flag or argument that sets it."""
 

@@ -86,6 +86,10 @@ class Loss(ABC):
     """
 
     name: str = "?"
+    standard_form: str | None = None
+    """Which textbook loss this is, when it is one (``"logistic"``, ``"squared-hinge"``), so
+    a model with a dedicated solver for that form (liblinear) may train it; None for any
+    other loss. Declared by what the loss computes, not by its registered name."""
 
     def __init__(
         self,

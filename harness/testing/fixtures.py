@@ -61,6 +61,7 @@ class PlainBCE(Loss):
     """Binary cross-entropy from logits, for training models under check."""
 
     name = "plain-bce"
+    standard_form = "logistic"
 
     def positive(self, z: torch.Tensor) -> torch.Tensor:
         return torch.nn.functional.softplus(-z)

@@ -18,6 +18,7 @@ class BCELoss(Loss):
     """
 
     name = "bce"
+    standard_form = "logistic"
 
     def positive(self, z: torch.Tensor) -> torch.Tensor:
         return F.softplus(-z)

@@ -13,6 +13,7 @@ class SquaredHingeLoss(Loss):
     """``ℓ+ = max(0, 1 - z)²``, ``ℓ- = max(0, 1 + z)²`` on raw logits (margin 1)."""
 
     name = "squared-hinge"
+    standard_form = "squared-hinge"
 
     def positive(self, z: torch.Tensor) -> torch.Tensor:
         return torch.clamp(1 - z, min=0).square()

@@ -1,18 +1,23 @@
 """A linear classifier per label on TF-IDF features: the cheap baseline for attack benchmarks.
 
 Features come from scikit-learn's :class:`TfidfVectorizer` run on the harness word lists
-(lowercased, sublinear tf, L2-normalised rows). The weights are a torch
-:class:`~torch.nn.EmbeddingBag` in ``sum`` mode with per-sample weights, which *is* a sparse
-matrix product ``X W`` whose backward touches only the rows of the words present; that lets
-it train with the loss plugins (so PW and PW-cb apply) on CPU or GPU alike.
+(lowercased, sublinear tf, L2-normalised rows). Scores are ``sigmoid(X W + b)``, computed with
+scipy sparse products whatever the solver trained ``W``, in batches of documents and blocks
+of labels, so a model of any label count is scored without a dense documents x labels array.
 
-Two solvers. ``lbfgs`` (default) minimises the full-batch objective ``mean loss + ||W||² /
-(2 C N L)`` with torch's L-BFGS, the per-label problem scikit-learn's ``LinearSVC`` /
-``LogisticRegression`` solve for the same ``C``, so it converges to the regularised optimum
-instead of wherever a minibatch schedule stops (on Reuters-21578 with ``squared-hinge`` this is
-worth about a point of P@1 over ``adam``). It is hand-written rather than delegated to
-scikit-learn because the loss must be the harness's loss plugin (PW / PW-cb weights).
-``adam`` trains in minibatches with lazy sparse updates, for corpora whose rows do not fit.
+Three solvers:
+
+* ``liblinear`` (default): one-vs-rest at any label count (:mod:`plugins.models.ovr`): each
+  label solved to its regularised optimum by scikit-learn's liblinear, label chunks in
+  parallel worker processes, weights below ``prune`` dropped (DiSMEC), so ``W`` is sparse.
+  It takes the ``bce`` and ``squared-hinge`` losses with their PW / PW-cb weights (a label's
+  weight multiplies ``C`` on its positives). Each label reaches its optimum, where deferred
+  re-weighting has nothing left to change: ``defer`` is accepted and has no effect.
+* ``lbfgs``: the full-batch objective ``mean loss + ||W||² / (2 C N L)`` with torch's L-BFGS
+  over a dense vocabulary x labels ``W``, for any loss plugin (deferred re-weighting as two
+  warm-started solves); hand-written rather than delegated to scikit-learn because the loss
+  must be the harness's loss plugin. Refused when its dense state would not fit in memory.
+* ``adam``: minibatches with lazy sparse updates of the same dense ``W``.
 
 White-box saliency: the word's TF-IDF value times the gradient of the objective with
 respect to that feature, ``|x_t · ∂(sign Σ_j g_j)/∂x_t|`` (gradient x input), given to every
@@ -21,6 +26,9 @@ occurrence of the word; out-of-vocabulary words score 0.
 
 from __future__ import annotations
 
+import logging
+import os
+import sys
 from collections.abc import Sequence
 from typing import Any
 
@@ -28,6 +36,7 @@ import numpy as np
 import scipy.sparse as sp
 import torch
 import torch.nn.functional as F
+from scipy.special import expit
 from sklearn.feature_extraction.text import TfidfVectorizer
 from torch import nn
 from tqdm.auto import tqdm
@@ -35,21 +44,32 @@ from tqdm.auto import tqdm
 from harness import hookimpl
 from harness.components import Component, Option
 from harness.contracts.model import Words, XMTCModel
+from harness.errors import UsageError
+from harness.ranking import TopK, top_k
+from plugins.models.ovr import LOSSES, OVRSettings, liblinear_loss, merge_topk, train_ovr
+from plugins.models.tfidf import make_vectorizer, terms_of
 from plugins.models.torch_common import (
     dense_rows,
     ids_key,
     load_module_tensors,
-    module_tensors,
     resolve_device,
     seed_everything,
     train_loop,
     training_options,
 )
 
+log = logging.getLogger(__name__)
+LABEL_BLOCK = 16_384
+"""Labels scored at once by :meth:`LinearTfidf.predict_topk` (a batch x block array)."""
+DENSE_STATE_COPIES = 24
+"""Vocabulary x labels float32 arrays the lbfgs solver keeps (weights, gradient, history)."""
 
-def _lower(words: Sequence[str]) -> list[str]:
-    """The vectorizer's analyzer: the harness words, lowercased (no re-tokenisation)."""
-    return [w.lower() for w in words]
+
+def _physical_memory() -> int:
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        return 1 << 62
 
 
 class SparseLinear(nn.Module):
@@ -78,26 +98,18 @@ class LinearTfidf(XMTCModel):
         self.max_words = int(options["max_words"])
         self.device = resolve_device(options["device"])
         self.vectorizer: TfidfVectorizer | None = None
-        self.net: SparseLinear | None = None
+        self.net: SparseLinear | None = None  # the torch solvers' training module
+        self.W: np.ndarray | sp.csc_matrix | None = None  # features x labels
+        self.bias: np.ndarray | None = None
+        self.report: dict[str, float] = {}
 
     def _new_vectorizer(self) -> TfidfVectorizer:
-        return TfidfVectorizer(
-            analyzer=_lower if self.options["ngram_max"] == 1 else "word",
-            tokenizer=None if self.options["ngram_max"] == 1 else _identity,
-            preprocessor=None if self.options["ngram_max"] == 1 else _lower,
-            token_pattern=None,
-            lowercase=False,
-            ngram_range=(1, self.options["ngram_max"]),
-            min_df=self.options["min_df"],
-            sublinear_tf=True,
-            dtype=np.float32,
-        )
+        return make_vectorizer(self.options["ngram_max"], self.options["min_df"])
 
     def features(self, docs: Sequence[Words]) -> sp.csr_matrix:
         """TF-IDF rows of the first ``max_words`` words of each document."""
-        if self.vectorizer is None:
-            raise RuntimeError("linear: fit() or load_state() first")
-        return self.vectorizer.transform([list(d[: self.max_words]) for d in docs]).tocsr()
+        vec = self._require_vectorizer()
+        return vec.transform(list(d[: self.max_words]) for d in docs).tocsr()
 
     def _batch(self, X: sp.csr_matrix) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         dev = self.device
@@ -119,16 +131,91 @@ class LinearTfidf(XMTCModel):
     ) -> LinearTfidf:
         o = self.options
         self.label_names = list(label_names)
+        if o["solver"] == "liblinear":
+            inner = getattr(loss, "loss", None)
+            if liblinear_loss(inner) is None:
+                raise UsageError(
+                    "model:linear.solver",
+                    f"liblinear trains the {' and '.join(LOSSES)} losses, not "
+                    f"{getattr(inner, 'name', None)!r}; use --model-opt solver=lbfgs for others",
+                )
         seed_everything(seed)
         self.vectorizer = self._new_vectorizer()
-        self.vectorizer.fit([list(d[: self.max_words]) for d in docs])
+        self.vectorizer.fit(list(d[: self.max_words]) for d in docs)
         X = self.features(docs)
         Y = sp.csr_matrix(Y)
+        if o["solver"] == "liblinear":
+            self._fit_liblinear(X, Y, loss, seed, progress)
+            return self
+        self._check_dense_fits(X.shape[1])
         self.net = SparseLinear(X.shape[1], self.n_labels).to(self.device)
         loss = loss.to(self.device)
         if o["solver"] == "lbfgs":
             self._fit_lbfgs(X, Y, loss, progress)
-            return self
+        else:
+            self._fit_adam(X, Y, loss, seed, progress)
+        self._take_net_weights()
+        return self
+
+    def _check_dense_fits(self, n_features: int) -> None:
+        """The torch solvers hold dense vocabulary x labels arrays: refuse before training
+        when they would take more than half the machine's memory."""
+        need = n_features * self.n_labels * 4 * DENSE_STATE_COPIES
+        if need > _physical_memory() // 2:
+            raise UsageError(
+                "model:linear.solver",
+                f"{self.options['solver']} keeps dense {n_features} x {self.n_labels} weights "
+                f"(about {need / 2**30:.0f} GiB with its state); use solver=liblinear",
+            )
+
+    def _fit_liblinear(
+        self, X: sp.csr_matrix, Y: sp.csr_matrix, loss: Any, seed: int, progress: bool
+    ) -> None:
+        o = self.options
+        weights = loss.weights.detach().cpu().numpy().astype(np.float64)
+        settings = OVRSettings(
+            loss=liblinear_loss(loss.loss),
+            C=o["C"],
+            tol=o["tol"],
+            max_iter=o["max_iter"],
+            prune=o["prune"],
+            chunk_labels=o["chunk_labels"],
+            n_jobs=o["n_jobs"],
+            seed=seed,
+        )
+        bar = tqdm(
+            total=self.n_labels, desc="linear (liblinear)", unit="label", disable=not progress
+        )
+        try:
+            result = train_ovr(X, Y, weights, settings, progress=bar.update)
+        finally:
+            bar.close()
+        self.W, self.bias, self.report = result.W.tocsc(), result.bias, result.stats
+        r = result.stats
+        before, after = (
+            "{:.4f}/{:.4f}".format(r[f"train_sample_P@1_{when}"], r[f"train_sample_P@5_{when}"])
+            for when in ("before_pruning", "after_pruning")
+        )
+        line = (
+            f"linear: pruning |w| < {o['prune']:g} dropped {100 * r['pruned_share']:.1f}% of "
+            f"{int(r['weights_before_pruning']):,} weights ({int(r['weights_kept']):,} kept); "
+            f"P@1/P@5 on {int(r['sample_docs'])} training documents {before} -> {after}, "
+            f"top-5 unchanged for {100 * r['sample_top5_unchanged']:.1f}% of them"
+        )
+        log.info(line)
+        if progress:
+            tqdm.write(line, file=sys.stderr)
+
+    def _take_net_weights(self) -> None:
+        """After a torch solver: its weights as numpy arrays for scoring."""
+        net = self._require_net()
+        self.W = net.weight.weight.detach().cpu().numpy()
+        self.bias = net.bias.detach().cpu().numpy()
+
+    def _fit_adam(
+        self, X: sp.csr_matrix, Y: sp.csr_matrix, loss: Any, seed: int, progress: bool
+    ) -> None:
+        o = self.options
         n = X.shape[0]
 
         def batches(rng: np.random.Generator) -> list[np.ndarray]:
@@ -161,7 +248,6 @@ class LinearTfidf(XMTCModel):
             sparse_params=[self.net.weight.weight],
             loss=loss,
         )
-        return self
 
     def _fit_lbfgs(self, X: sp.csr_matrix, Y: sp.csr_matrix, loss: Any, progress: bool) -> None:
         """Full-batch L-BFGS on ``mean loss + ||W||² / (2 C N L)``; rows go through in chunks
@@ -240,17 +326,62 @@ class LinearTfidf(XMTCModel):
             raise RuntimeError("linear: fit() or load_state() first")
         return self.net
 
-    @torch.no_grad()
+    def _require_weights(self) -> tuple[np.ndarray | sp.csc_matrix, np.ndarray]:
+        if self.W is None or self.bias is None:
+            raise RuntimeError("linear: fit() or load_state() first")
+        return self.W, self.bias
+
+    def logits(self, X: sp.csr_matrix, labels: slice | Sequence[int] | None = None) -> np.ndarray:
+        """``X W + b`` for the rows of ``X``, over all labels or the chosen ones, float32."""
+        W, b = self._require_weights()
+        cols = slice(None) if labels is None else labels
+        if isinstance(W, np.ndarray):
+            out = np.asarray(X @ W[:, cols], dtype=np.float32)
+        else:
+            # W is CSC (features x labels): its transpose is CSR, cheap to slice by label.
+            Wt = W.T  # CSR (labels x features), cheap to slice by label
+            out = ((Wt if labels is None else Wt[cols]) @ X.T).T.toarray().astype(np.float32)
+        return out + b[cols]
+
     def predict_proba(self, docs: Sequence[Words]) -> np.ndarray:
-        net = self._require_net()
-        net.eval()
         X = self.features(docs)
         out = np.empty((len(docs), self.n_labels), dtype=np.float32)
         bs = self.options["eval_batch_size"]
         for start in range(0, len(docs), bs):
-            logits = net(*self._batch(X[start : start + bs]))
-            out[start : start + bs] = torch.sigmoid(logits).cpu().numpy()
+            out[start : start + bs] = expit(self.logits(X[start : start + bs]))
         return out
+
+    def predict_topk(self, docs: Sequence[Words], k: int, labels: Sequence[int] = ()) -> TopK:
+        """The ``k`` best labels of each document (best first, ties to the lower label index)
+        with their probabilities, and the probabilities and exact ranks of ``labels``, scored
+        in blocks of :data:`LABEL_BLOCK` labels (never a whole documents x labels array)."""
+        X = self.features(docs)
+        k = min(k, self.n_labels)
+        asked = np.asarray(list(labels), dtype=np.int64)
+        top_idx = np.empty((len(docs), k), dtype=np.int64)
+        top_scores = np.empty((len(docs), k), dtype=np.float32)
+        label_scores = np.empty((len(docs), asked.size), dtype=np.float32)
+        label_ranks = np.ones((len(docs), asked.size), dtype=np.int64)
+        bs = self.options["eval_batch_size"]
+        for start in range(0, len(docs), bs):
+            Xb = X[start : start + bs]
+            rows = slice(start, start + Xb.shape[0])
+            if asked.size:
+                label_scores[rows] = expit(self.logits(Xb, asked)).astype(np.float32)
+            parts = []
+            for lo in range(0, self.n_labels, LABEL_BLOCK):
+                p = expit(self.logits(Xb, slice(lo, lo + LABEL_BLOCK))).astype(np.float32)
+                inside = np.flatnonzero((asked >= lo) & (asked < lo + p.shape[1]))
+                p[:, asked[inside] - lo] = label_scores[rows][:, inside]  # one value per label
+                idx = top_k(p, k)
+                parts.append((np.take_along_axis(p, idx, axis=1), idx + lo))
+                for c, j in enumerate(asked):  # rank: higher scores, and lower-index ties
+                    sj = label_scores[rows, c : c + 1]
+                    ahead = (p > sj) | ((p == sj) & (np.arange(lo, lo + p.shape[1]) < j))
+                    label_ranks[rows, c] += ahead.sum(axis=1)
+            s, i = merge_topk(parts, k)
+            top_scores[rows], top_idx[rows] = s, i
+        return TopK(top_idx, top_scores, tuple(int(j) for j in asked), label_scores, label_ranks)
 
     def cache_key(self, words: Words) -> bytes:
         """Keyed on vocabulary ids (unknown words all map to -1), so masking a word the
@@ -264,16 +395,16 @@ class LinearTfidf(XMTCModel):
         return self.vectorizer
 
     def word_saliency(self, words: Words, labels: Sequence[int], sign: float) -> np.ndarray:
-        """|x_t · ∂(sign Σ_{j∈labels} g_j)/∂x_t| for each word's unigram feature t."""
-        net = self._require_net()
-        net.eval()
+        """|x_t · ∂(sign Σ_{j∈labels} g_j)/∂x_t| for each word's unigram feature t, with
+        ``∂g_j/∂x_t = g_j (1 - g_j) W[t, j]``."""
+        W, _ = self._require_weights()
         X = self.features([words])
-        idx, off, val = self._batch(X)
-        val = val.clone().requires_grad_(True)
-        probs = torch.sigmoid(net(idx, off, val))
-        target = sign * probs[0, list(labels)].sum()
-        (grad,) = torch.autograd.grad(target, val)
-        contrib = (val * grad).abs().detach().cpu().numpy()
+        labels = list(labels)
+        p = expit(self.logits(X, labels).astype(np.float64))[0]
+        slope = sign * p * (1.0 - p)
+        rows = W[X.indices][:, labels]
+        rows = rows.toarray() if sp.issparse(rows) else np.asarray(rows)
+        contrib = np.abs(X.data * (rows @ slope))
         per_term = dict(zip(X.indices.tolist(), contrib.tolist(), strict=True))
         vocab = self._require_vectorizer().vocabulary_
         out = np.zeros(len(words), dtype=np.float64)
@@ -284,27 +415,46 @@ class LinearTfidf(XMTCModel):
         return out
 
     def state(self) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
-        net = self._require_net()
+        """Dense weights as the torch module's state (``weight.weight``, ``bias``), sparse
+        ones as CSC arrays (``W_indptr``, ``W_indices``, ``W_data``, ``bias``)."""
+        W, b = self._require_weights()
         vec = self._require_vectorizer()
-        terms = [""] * len(vec.vocabulary_)
-        for term, i in vec.vocabulary_.items():
-            terms[i] = term
-        tensors = module_tensors(net)
+        terms = terms_of(vec)
+        if isinstance(W, np.ndarray):
+            tensors = {"weight.weight": W.astype(np.float32), "bias": b.astype(np.float32)}
+        else:
+            tensors = {
+                "W_indptr": W.indptr.astype(np.int64),
+                "W_indices": W.indices.astype(np.int32),
+                "W_data": W.data.astype(np.float32),
+                "bias": b.astype(np.float32),
+            }
         tensors["idf"] = vec.idf_.astype(np.float32)
-        return tensors, {"terms": terms}
+        extra: dict[str, Any] = {"terms": terms}
+        if self.report:
+            extra["pruning"] = self.report
+        return tensors, extra
 
     def load_state(self, tensors: dict[str, np.ndarray], extra: dict[str, Any]) -> None:
         vec = self._new_vectorizer()
         vec.vocabulary_ = {t: i for i, t in enumerate(extra["terms"])}
         vec.idf_ = np.asarray(tensors["idf"], dtype=np.float64)
         self.vectorizer = vec
-        net = SparseLinear(len(extra["terms"]), self.n_labels)
-        load_module_tensors(net, {k: v for k, v in tensors.items() if k != "idf"})
-        self.net = net.to(self.device).eval()
-
-
-def _identity(words: Sequence[str]) -> list[str]:
-    return list(words)
+        n_features = len(extra["terms"])
+        if "W_data" in tensors:
+            self.W = sp.csc_matrix(
+                (tensors["W_data"], tensors["W_indices"], tensors["W_indptr"]),
+                shape=(n_features, self.n_labels),
+            )
+            self.bias = np.asarray(tensors["bias"], dtype=np.float32)
+            if set(tensors) != {"W_data", "W_indices", "W_indptr", "bias", "idf"}:
+                raise KeyError(f"unexpected tensors {sorted(tensors)}")
+        else:
+            net = SparseLinear(n_features, self.n_labels)
+            load_module_tensors(net, {k: v for k, v in tensors.items() if k != "idf"})
+            self.net = net.to(self.device).eval()
+            self._take_net_weights()
+        self.report = dict(extra.get("pruning", {}))
 
 
 OPTIONS: tuple[Option, ...] = (
@@ -312,21 +462,62 @@ OPTIONS: tuple[Option, ...] = (
     Option(
         "solver",
         str,
-        "lbfgs",
-        "lbfgs: full-batch, to the regularised optimum (C, max_iter); adam: minibatches "
-        "with lazy sparse updates (epochs, batch_size, lr, l2), for corpora too big for lbfgs.",
-        choices=("lbfgs", "adam"),
+        "liblinear",
+        "liblinear: one-vs-rest per label to its optimum (C, tol, max_iter), label chunks in "
+        "parallel, weights pruned to sparse (prune), any label count, bce or squared-hinge; "
+        "lbfgs: full-batch over dense weights, any loss (C, max_iter); adam: minibatches "
+        "over dense weights (epochs, batch_size, lr, l2).",
+        choices=("liblinear", "lbfgs", "adam"),
     ),
     Option(
         "C",
         float,
         10.0,
-        "lbfgs: inverse regularisation strength, as scikit-learn's C (Reuters-21578: 10 "
-        "suits bce, 1 suits squared-hinge).",
+        "liblinear, lbfgs: inverse regularisation strength, as scikit-learn's C (Reuters-21578: "
+        "10 suits bce, 1 suits squared-hinge).",
         min=0.0,
         min_inclusive=False,
     ),
-    Option("max_iter", int, 300, "lbfgs: iterations.", min=1, max=100_000),
+    Option(
+        "max_iter",
+        int,
+        300,
+        "lbfgs: iterations; liblinear: passes over the documents per label.",
+        min=1,
+        max=100_000,
+    ),
+    Option(
+        "tol",
+        float,
+        0.1,
+        "liblinear: stopping tolerance of the dual solver (liblinear's own default).",
+        min=0.0,
+        min_inclusive=False,
+    ),
+    Option(
+        "prune",
+        float,
+        0.01,
+        "liblinear: weights with |w| below this are dropped after training (DiSMEC); 0 keeps "
+        "every non-zero weight.",
+        min=0.0,
+    ),
+    Option(
+        "chunk_labels",
+        int,
+        512,
+        "liblinear: labels per work unit (a worker holds one label's dense weights at a time "
+        "and this many labels' scores of a 1,000-document sample).",
+        min=1,
+    ),
+    Option(
+        "n_jobs",
+        int,
+        0,
+        "liblinear: worker processes for the label chunks (0: one per CPU); each gets its share "
+        "of the CPU threads.",
+        min=0,
+    ),
     Option(
         "chunk_elements",
         int,

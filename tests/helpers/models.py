@@ -12,8 +12,9 @@ import numpy as np
 from harness.data import Corpus
 from harness.metrics import evaluate
 from harness.registry import Registry, load_registry
+from tests.conftest import DATA_ROOT
 
-REUTERS = Path(__file__).resolve().parents[3] / "shared" / "data" / "reuters21578"
+REUTERS = DATA_ROOT / "reuters21578"
 
 
 @lru_cache(maxsize=1)

@@ -14,6 +14,7 @@ from harness.testing import ConformanceError, check_component
 from harness.testing.fixtures import tiny_corpus
 from harness.vocab import Kind
 from tests.helpers.dataset_files import write_aplc_csv, write_xc_bow, write_xc_raw
+from tests.helpers.pecos_layout import NAMES, TEST, TRAIN, write_pecos
 from tests.helpers.tiny_models import tiny_backbone, tiny_mlm
 
 BROKEN = "tests.plugins_for_tests.broken"
@@ -27,6 +28,9 @@ OPTIONS: dict[tuple[str, str], Options] = {
     ("dataset", "xc-raw"): lambda tmp, _: {"data_dir": str(write_xc_raw(tmp / "wiki"))},
     ("dataset", "aplc-csv"): lambda tmp, _: {"data_dir": str(write_aplc_csv(tmp / "eurlex"))},
     ("dataset", "xc-bow"): lambda tmp, _: {"data_dir": str(write_xc_bow(tmp / "bow"))},
+    ("dataset", "pecos"): lambda tmp, _: {
+        "data_dir": str(write_pecos(tmp / "pecos", TRAIN, TEST, NAMES)),
+    },
     ("model", "attentionxml"): lambda tmp, _: {
         "epochs": 2, "hidden": 8, "fc_size": 8, "max_words": 20,
     },

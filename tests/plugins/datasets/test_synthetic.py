@@ -89,3 +89,130 @@ def test_options_validated_through_registry(tmp_path: Path) -> None:
         "dataset", "synthetic", {"n_labels": "100", "n_docs": "100", "propensity_b": "0.4"}
     ).load()
     assert corpus.propensity_b == 0.4 and corpus.n_labels == 100
+
+
+# --- the streamed generator and the benchmark-shaped presets ---------------------------------
+
+DEFAULT_CORPUS_SHA256 = "f171948a3577f2d51b3f317a91d73241ff47aa65bdebeb72465805ef423d8a61"
+
+
+def _digest(corpus) -> str:
+    import hashlib
+    import json
+
+    h = hashlib.sha256()
+    for d in corpus.train + corpus.test:
+        h.update(json.dumps([d.doc_id, d.text, d.labels]).encode())
+    h.update(json.dumps(corpus.label_names).encode())
+    return h.hexdigest()
+
+
+def test_default_options_still_give_the_same_corpus() -> None:
+    """Models trained on a synthetic corpus are found again by its fingerprint and retrained
+    on its documents: the default generator must not change (digest recorded before the
+    presets were added)."""
+    corpus = load_registry().build("dataset", "synthetic", {}).load()
+    assert _digest(corpus) == DEFAULT_CORPUS_SHA256
+    assert corpus.fingerprint() == "8f5db91a3d9b2a91"
+
+
+@pytest.mark.parametrize(
+    ("shape", "labels", "train", "test", "per_doc", "words"),
+    [
+        ("eurlex-4k", 3956, 15449, 3865, 5.30, 500),
+        ("wiki10-31k", 30938, 14146, 6616, 18.64, 500),
+    ],
+)
+def test_presets_have_the_published_shape(shape, labels, train, test, per_doc, words) -> None:
+    corpus = SyntheticGenerator(shape=shape).load()
+    assert corpus.n_labels == labels
+    assert (len(corpus.train), len(corpus.test)) == (train, test)
+    per = np.array([len(d.labels) for d in corpus.train])
+    assert per.mean() == pytest.approx(per_doc, rel=0.02)
+    lengths = np.array([len(d.text.split()) for d in corpus.train[:3000]])
+    assert lengths.mean() == pytest.approx(words, rel=0.02)  # capped at max_words=500
+    counts = np.sort(corpus.label_counts)[::-1]
+    # A power law: the head label in about a third of the documents, a long tail of labels
+    # with a handful of documents, and the fitted exponent recorded.
+    assert 0.2 < counts[0] / train < 0.4
+    assert np.median(counts) <= 4 and (counts <= 5).mean() > 0.6
+    assert corpus.meta["shape"] == shape and corpus.meta["zipf_exponent"] > 0.9
+    assert len({d.doc_id for d in corpus.train + corpus.test}) == train + test
+
+
+def test_amazoncat_fraction_is_a_prefix_of_the_full_stream() -> None:
+    small = SyntheticGenerator(shape="amazoncat-13k", fraction=0.002)
+    larger = SyntheticGenerator(shape="amazoncat-13k", fraction=0.005)
+    a, b = small.load(), larger.load()
+    assert len(a.train) == round(1_186_239 * 0.002) and len(a.test) == round(306_782 * 0.002)
+    assert a.train == b.train[: len(a.train)]
+    assert [d.text for d in a.test] == [d.text for d in b.test[: len(a.test)]]
+    lengths = np.array([len(d.text.split()) for d in a.train])
+    assert lengths.mean() == pytest.approx(246.61, rel=0.03)
+
+
+def test_streamed_generation_memory_does_not_grow_with_documents() -> None:
+    """Drawing documents one chunk at a time: peak traced memory while streaming 16 chunks is
+    about that of streaming 2 (documents are consumed, not kept)."""
+    import tracemalloc
+
+    def peak(n_docs: int) -> int:
+        gen = SyntheticGenerator(shape="custom", n_docs=n_docs, n_labels=2000, doc_length=50)
+        gen.plan()  # vocabulary loaded outside the measurement
+        SyntheticGenerator(shape="custom", n_docs=200, n_labels=2000).load()
+        tracemalloc.start()
+        count = sum(1 for _ in gen.iter_documents("train"))
+        _, top = tracemalloc.get_traced_memory()
+        tracemalloc.stop()
+        assert count == gen.plan().n_train
+        return top
+
+    small, large = peak(2 * 4096 + 100), peak(16 * 4096 + 100)
+    assert large < 1.5 * small
+
+
+def test_custom_shape_goes_beyond_the_whole_generator_limit() -> None:
+    reg = load_registry()
+    with pytest.raises(UsageError, match="shape=custom"):
+        reg.build("dataset", "synthetic", {"n_docs": "150000"})
+    gen = reg.build("dataset", "synthetic", {"n_docs": "150000", "shape": "custom"})
+    plan = gen.plan()
+    assert plan.n_train + plan.n_test == 150_000 and plan.exponent == 1.0
+
+
+@pytest.mark.parametrize(
+    ("opts", "where"),
+    [
+        ({"shape": "wiki10-31k", "n_labels": "500"}, "n_labels"),
+        ({"shape": "eurlex-4k", "doc_length": "50"}, "doc_length"),
+        ({"fraction": "0.5"}, "fraction"),
+        ({"shape": "custom", "fraction": "0.5"}, "fraction"),
+        ({"shape": "wiki-500k"}, "shape"),
+        ({"shape": "custom", "max_words": "300"}, "max_words"),
+    ],
+)
+def test_preset_option_conflicts_are_one_line_errors(opts, where) -> None:
+    with pytest.raises(UsageError, match=where):
+        load_registry().build("dataset", "synthetic", opts)
+
+
+def test_a_corpus_too_big_for_memory_is_refused_before_drawing(monkeypatch) -> None:
+    import plugins.datasets._limits as limits
+
+    monkeypatch.setattr(limits, "machine_memory", lambda: 2 * 2**30)  # a 2 GiB machine
+    with pytest.raises(UsageError, match=r"n_docs.*2,000,000 documents of 1,000 words"):
+        SyntheticGenerator(shape="custom", n_docs=2_000_000, doc_length=1000)
+    with pytest.raises(UsageError, match="shape"):
+        SyntheticGenerator(shape="amazoncat-13k")
+    assert SyntheticGenerator(shape="amazoncat-13k", fraction=0.01).plan().n_train == 11862
+
+
+def test_fitted_curve_meets_its_constraints() -> None:
+    from plugins.datasets.synthetic import HEAD_SHARE, SHAPES, _curve, fit_curve
+
+    for shape in SHAPES.values():
+        s, b = fit_curve(shape.n_labels, shape.n_train, shape.labels_per_doc)
+        counts, _ = _curve(shape.n_labels, HEAD_SHARE * shape.n_train, b)
+        assert counts[0] == pytest.approx(HEAD_SHARE * shape.n_train)
+        assert counts[-1] == pytest.approx(1.0)
+        assert counts.sum() == pytest.approx(shape.n_train * shape.labels_per_doc, rel=1e-6)

@@ -120,7 +120,7 @@ def test_train_loop_reports_progress_to_the_loss() -> None:
 @pytest.mark.parametrize(
     ("name", "options"),
     [
-        ("linear", {"max_iter": 40}),
+        ("linear", {"solver": "lbfgs", "max_iter": 40}),
         ("linear", {"solver": "adam", "epochs": 4, "batch_size": 100}),
         ("attentionxml", {"epochs": 2, "hidden": 8, "fc_size": 8, "max_words": 20}),
     ],

@@ -1,0 +1,63 @@
+"""bench/scale.py runs every stage for both models on a small preset and a label sweep, and
+writes its JSON and README section. No timing assertions: the benchmark measures, tests only
+check that it reports what it promises."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def bench_scale():
+    spec = importlib.util.spec_from_file_location("bench_scale", REPO / "bench" / "scale.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["bench_scale"] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_quick_run_measures_every_stage_and_the_label_growth(tmp_path: Path) -> None:
+    out = tmp_path / "scale.json"
+    args = ["--quick", "--shapes", "eurlex-4k@0.05", "--sweeps", "labels", "--trials", "2"]
+    proc = subprocess.run(
+        [sys.executable, str(REPO / "bench" / "scale.py"), *args, "--similarity", "change-rate",
+         "--out", str(out)],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    res = json.loads(out.read_text())
+    bench = bench_scale()
+    shapes = [r for r in res["records"] if r["role"] == "shape"]
+    assert {r["model"] for r in shapes} == {"linear", "xr-linear"}
+    for r in res["records"]:
+        assert set(r["stages"]) == set(bench.STAGES)
+        for s in r["stages"].values():
+            assert s["seconds"] >= 0 and s["tree_peak_rss_mb"] >= s["peak_rss_mb"] > 0
+        assert r["trials"]["n"] == 2 and r["bins"] >= 1 and r["clusters"] >= 1
+        assert r["metrics"]["P@1"] > 0
+    sizes = sorted({r["labels"] for r in res["records"] if r["role"] == "labels"})
+    assert sizes == [500, 1000]
+    for model in ("linear", "xr-linear"):
+        assert isinstance(res["exponents"]["labels"][model]["train"]["time"], float)
+    assert "Growth exponents in labels" in proc.stdout and "eurlex-4k@0.05" in proc.stdout
+
+
+def test_readme_section_is_replaced_between_markers_only(tmp_path: Path, monkeypatch) -> None:
+    bench = bench_scale()
+    readme = tmp_path / "README.md"
+    readme.write_text(f"# B\n\nabove\n\n{bench.BEGIN}\nold\n{bench.END}\n\nbelow\n")
+    monkeypatch.setattr(bench, "README", readme)
+    bench.write_readme("new table")
+    text = readme.read_text()
+    assert "old" not in text and "new table" in text
+    assert text.startswith("# B\n\nabove") and text.rstrip().endswith("below")
+    assert bench.growth([(10, 2.0), (20, 8.0), (40, 32.0)]) == 2.0
+    assert bench.growth([(10, 2.0)]) is None
