@@ -27,23 +27,17 @@ with TextAttack" section of ``bench/README.md``.
 
 Installing TextAttack (a benchmark dependency only; never needed by the harness). A plain
 ``pip install textattack`` backtracks for a long time, and its ``flair`` dependency needs
-transformers < 5, so give it its own virtual environment that sees the harness's::
+transformers < 5, so give it its own virtual environment that sees the harness's packages
+(the second command runs the harness's Python)::
 
-    python3 -m venv venv-ta
-    SITE=$(venv-ta/bin/python -c "import site; print(site.getsitepackages()[0])")
-    python -c "import site; print(site.getsitepackages()[0])" > "$SITE/harness-env.pth"
-    venv-ta/bin/pip install --no-deps textattack==0.3.11 flair==0.15.1 \\
-        transformers==4.57.6 huggingface-hub==0.36.2 tokenizers==0.22.2 datasets==4.4.2 \\
-        fsspec==2025.10.0 dill==0.4.0 multiprocess==0.70.18 nltk jieba boto3 botocore \\
-        s3transfer jmespath deprecated segtok ftfy wcwidth lxml bioc conllu \\
-        transformer-smaller-training-vocab httpx lru-dict levenshtein rapidfuzz langdetect \\
-        pinyin OpenHowNet anytree lemminflect more-itertools num2words word2number \\
-        language_tool_python toml bert_score editdistance terminaltables
-    export NLTK_DATA=/path/to/nltk_data   # with corpora/stopwords and taggers/ (read at import)
+    python -m venv venv-ta
+    python -c "import site; print(site.getsitepackages()[0])" \\
+        > "$(venv-ta/bin/python -c 'import site; print(site.getsitepackages()[0])')/h.pth"
+    venv-ta/bin/pip install -e '.[bench]'       # TextAttack's and flair's requirements
+    venv-ta/bin/pip install --no-deps textattack==0.3.11 flair==0.15.1
+    export NLTK_DATA=/path/to/nltk_data         # stopwords and tagger, read at import
 
-(the first command is run with the harness's Python; the ``.pth`` file makes torch, numpy,
-the harness and its models visible in ``venv-ta``, whose own transformers 4.x shadows the
-harness's). Then::
+Then::
 
     venv-ta/bin/python bench/textattack.py                 # both models on Reuters-21578
     venv-ta/bin/python bench/textattack.py --quick --out /tmp/ta.json   # tiny run (the test)
@@ -873,6 +867,15 @@ def targets(res: dict[str, Any]) -> dict[str, Any]:
 
 def write_readme(res: dict[str, Any], path: Path, notes_text: str) -> None:
     m = res["machine"]
+    threads = "; ".join(
+        f"{r['model']}: "
+        + ", ".join(
+            f"{name} " + "/".join(f"{n} thread(s) {t:.1f}s" for n, t in times.items())
+            for name, times in r["thread_calibration_s"].items()
+        )
+        for r in res["compare"]
+        if r["thread_calibration_s"]
+    )
     body = [
         SECTION,
         "",
@@ -888,11 +891,19 @@ def write_readme(res: dict[str, Any], path: Path, notes_text: str) -> None:
         res["command"],
         "```",
         "",
+        ABOUT,
+        "",
         tables(res),
         "Targets: " + ", ".join(f"{k} = {v}" for k, v in res["targets"].items()),
         "",
-        notes_text,
+        f"Importing TextAttack added {res['rss_textattack_import_mb']:.0f} MB to the process "
+        "before any model was loaded (every mode's peak RSS includes it: the modes share one "
+        "process)." + (f" Thread calibration on the first pair: {threads}." if threads else ""),
+        "",
     ]
+    if res.get("notes"):
+        body += ["Notes:", ""] + [f"- {n}" for n in res["notes"]] + [""]
+    body += [notes_text, "", INSTALL]
     section = "\n".join(body).rstrip("\n") + "\n"
     text = path.read_text() if path.exists() else "# Benchmarks\n"
     start = text.find(SECTION)
@@ -932,6 +943,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         help="model option for the trained model (repeatable), e.g. linear:C=1",
     )
     ap.add_argument("--quiet", action="store_true")
+    ap.add_argument("--note", action="append", default=[], help="a note for the README")
     ap.add_argument(
         "--readme-from",
         type=Path,
@@ -972,6 +984,52 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     return args
 
 
+ABOUT = """Each trial is a positive-targeted attack (k = 5, one target, `mask` importance, the
+`glove` substituter's K = 48 neighbours, `use` similarity >= 0.8 on the cosine scale, at
+most floor(0.1 n) changed words) on a Reuters-21578 test pair drawn by the campaign's
+sampler, round-robin over the frequency bins; the three modes run it trial by trial,
+interleaved, in one process. *harness*: QueryEngine + GreedySearch as the campaign runs
+them (`bench/attack.py`'s harness mode). *textattack*: TextAttack's `Attack` with
+`GreedyWordSwapWIR(wir_method="unk")`, a `WordSwap` giving the same GloVe candidates, its
+`SentenceEncoder` constraint over the same USE encoder (whole texts), its
+`StopwordModification` with the harness's stopwords, pre-transformation constraints for
+the harness's change budget and word rules, and a `GoalFunction` for the multilabel top-k
+goal scoring the harness's progress; model batch 32 and its model cache (2**20 texts), its
+defaults. *textattack-tuned*: the same with the fastest batch size of a sweep on this
+model. Queries are the texts each search asked the model for; forward passes the texts the
+model ran (cache misses). Shares are of wall time: in the model, in the sentence encoder,
+in the substituter (GloVe neighbours), and the rest (the framework's own Python: search,
+goal function, constraints' bookkeeping, text objects). *success only harness / only
+TextAttack*: trials that succeeded in one and not the other."""
+
+INSTALL = """Installing TextAttack for this benchmark (never needed by the harness): a plain
+`pip install textattack` backtracks for a long time, and its `flair` dependency needs
+transformers < 5, so it gets its own virtual environment that also sees the harness's
+packages:
+
+```
+python -m venv venv-ta   # any Python 3.11
+python -c "import site; print(site.getsitepackages()[0])" \\
+    > "$(venv-ta/bin/python -c 'import site; print(site.getsitepackages()[0])')/harness.pth"
+venv-ta/bin/pip install -e '.[bench]'                       # what pip resolves by itself
+venv-ta/bin/pip install --no-deps textattack==0.3.11 flair==0.15.1   # by hand
+export NLTK_DATA=/path/to/nltk_data   # corpora/stopwords, taggers/averaged_perceptron_tagger
+venv-ta/bin/python bench/textattack.py
+```
+
+(the `python` of the second line is the harness's.) The `bench` extra in `setup.cfg`
+holds the run-time requirements of TextAttack and flair that the benchmark imports, with
+the caps they need (transformers < 5, huggingface-hub < 1, datasets < 4.5); in `venv-ta`
+they shadow the harness's newer releases, which the harness's attack path does not use.
+The extra leaves out what these imports never reach (stanza, tensorflow, gensim,
+sentence-transformers 2.2, wandb, visdom, pytorch-revgrad, gdown, mpld3, pptree,
+sqlitedict, wikipedia-api). TextAttack reads NLTK's stopwords and tagger when imported
+and tries to download them once if missing (offline that fails and is harmless when
+`NLTK_DATA` has them). `USE_TF=0` is set by the script, so TextAttack's transformers does
+not import TensorFlow. The test (`tests/test_bench_textattack.py`) runs the quick mode
+when TextAttack is importable and is skipped otherwise."""
+
+
 NOTES = """How TextAttack's search differs from Algorithm 1 as the harness implements it (the
 last three columns of the second table count the trials where each one happened):
 
@@ -1009,7 +1067,11 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         shlex.quote(a) for a in (sys.argv[1:] if argv is None else argv)
     )
     started = time.perf_counter()
-    res: dict[str, Any] = {"command": command.strip(), "machine": ab.machine(), "notes": []}
+    res: dict[str, Any] = {
+        "command": command.strip(),
+        "machine": ab.machine(),
+        "notes": list(args.note),
+    }
     rss0 = ab.rss_mb()
     ta = textattack_parts()
     res["textattack_version"] = ta["version"]
