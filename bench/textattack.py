@@ -96,6 +96,7 @@ ab = _load_attack_bench()
 README = BENCH / "README.md"
 SECTION = "## Side by side with TextAttack"
 MODES = ("harness", "textattack", "textattack-tuned")
+ABLATION = "textattack-incremental"  # --ablation: TextAttack with the harness's USE updates
 SWEEP_BATCHES = (8, 16, 32, 64, 128, 256, 512)
 TA_DEFAULT_BATCH = 32  # GoalFunction(model_batch_size=32), also AttackArgs' default
 TA_DEFAULT_CACHE = 2**20  # GoalFunction(model_cache_size=2**20)
@@ -342,6 +343,7 @@ class TAMode:
     encoder: Any  # bench/attack.py's TimedEncoder around the plugin's encoder
     batch_size: int
     change_rate: Any = None
+    incremental: Any = None  # IncrementalEncoder in the ablation mode
     threads: int = 1
     wall: float = 0.0
     queries: int = 0
@@ -382,6 +384,29 @@ class TAMode:
         }
 
 
+class IncrementalEncoder:
+    """The ablation's encoder: TextAttack's ``encode(strings)`` answered by the ``use``
+    plugin's incremental encoder (the harness's), each string mapped back to the original's
+    words with some swapped; anything else is encoded in full."""
+
+    def __init__(self, similarity: Any, wrapper: Any):
+        self.similarity = similarity
+        self.wrapper = wrapper
+        self.state: Any = None
+        self.n_words = 0
+
+    def start(self, words: list[str]) -> None:
+        inc = self.similarity.incremental
+        self.state = inc.start(words) if inc is not None else None
+        self.n_words = len(words)
+
+    def __call__(self, texts: list[str]) -> np.ndarray:
+        lists = [self.wrapper.words(t) for t in texts]
+        if self.state is not None and all(len(w) == self.n_words for w in lists):
+            return self.similarity.incremental.encode(self.state, lists)
+        return self.similarity.encode(list(texts))
+
+
 def make_ta_mode(
     ta: dict[str, Any],
     name: str,
@@ -389,11 +414,13 @@ def make_ta_mode(
     cfg: EvalConfig,
     model: XMTCModel,
     batch_size: int,
+    incremental: bool = False,
 ) -> TAMode:
     """Fresh plugins (cold GloVe and encoder caches) wired into TextAttack's ``Attack``."""
     parts = build_parts(registry, cfg)
-    encoder = ab.TimedEncoder(parts.similarity.encode)
     wrapper = ta["HarnessModelWrapper"](model)
+    inc = IncrementalEncoder(parts.similarity, wrapper) if incremental else None
+    encoder = ab.TimedEncoder(inc if inc is not None else parts.similarity.encode)
     goal = ta["PositiveTopKGoal"](
         wrapper, cfg.k, model_batch_size=batch_size, model_cache_size=TA_DEFAULT_CACHE
     )
@@ -420,6 +447,7 @@ def make_ta_mode(
         encoder,
         batch_size,
         change_rate=parts.change_rate,
+        incremental=inc,
     )
     _observe(ta, mode)
     return mode
@@ -489,6 +517,10 @@ def run_ta_trial(ta: dict[str, Any], mode: TAMode, words: list[str], target: int
     try:
         mode.words_rule.start(words)
         mode.budget.start(mode.change_rate.start(words).max_changes())
+        if mode.incremental is not None:
+            t1 = time.perf_counter()
+            mode.incremental.start(words)
+            mode.encoder.seconds += time.perf_counter() - t1
         example = ta["AttackedText"](detokenize(words))
         res = mode.attack.attack(example, int(target))
         mode.queries += mode.goal.num_queries
@@ -539,17 +571,17 @@ def sweep_batch(
     return rows
 
 
-def parse_threads(spec: str) -> dict[str, int | None]:
+def parse_threads(spec: str, modes: Sequence[str] = (*MODES, ABLATION)) -> dict[str, int | None]:
     """``auto``, ``N`` or ``mode=N,...`` (unnamed modes: auto)."""
     if spec == "auto":
-        return dict.fromkeys(MODES)
-    if spec.isdigit():
-        return dict.fromkeys(MODES, int(spec))
-    out: dict[str, int | None] = dict.fromkeys(MODES)
+        return dict.fromkeys(modes)
+    if spec.isdigit() and int(spec) >= 1:
+        return dict.fromkeys(modes, int(spec))
+    out: dict[str, int | None] = dict.fromkeys(modes)
     for item in spec.split(","):
         name, _, n = item.partition("=")
-        if name not in MODES or not n.isdigit() or int(n) < 1:
-            raise SystemExit(f"--threads: expected auto, N or MODE=N with MODE in {MODES}")
+        if name not in out or not n.isdigit() or int(n) < 1:
+            raise ValueError(f"expected auto, N or MODE=N with MODE in {', '.join(modes)}")
         out[name] = int(n)
     return out
 
@@ -584,20 +616,25 @@ def compare_model(
     plan, test_words, n_bins = ab.plan_trials(
         corpus, model, args.trials, cfg.k, args.seed, cfg.labels_per_bin
     )
-    threads = parse_threads(args.threads)
+    modes = args.modes
+    threads = parse_threads(args.threads, modes)
     ncpu = os.cpu_count() or 1
     sweep = sweep_batch(model, [test_words[p.doc_row] for p in plan[:4]], SWEEP_BATCHES, 1)
     tuned = min(sweep, key=lambda r: r["seconds"])["batch_size"]
     harness = ab.make_mode("harness", registry, cfg, model, one_at_a_time=False)
     visited_h: list[list[int]] = []
     _record_harness_positions(harness, visited_h)
-    tas = [
-        make_ta_mode(ta, "textattack", registry, cfg, model, TA_DEFAULT_BATCH),
-        make_ta_mode(ta, "textattack-tuned", registry, cfg, model, tuned),
-    ]
+    batch = {"textattack": TA_DEFAULT_BATCH, "textattack-tuned": tuned, ABLATION: TA_DEFAULT_BATCH}
+
+    def new_ta(name: str) -> TAMode:
+        return make_ta_mode(
+            ta, name, registry, cfg, model, batch[name], incremental=name == ABLATION
+        )
+
+    tas = {name: new_ta(name) for name in modes if name != "harness"}
     # Warm-up outside the timings: the encoder, the GloVe unit vectors, torch's kernels.
     warm = test_words[plan[0].doc_row][:16] if plan else ["warm", "up"]
-    for enc in (harness.encoder, *(m.encoder for m in tas)):
+    for enc in (harness.encoder, *(m.encoder for m in tas.values())):
         enc(["warm up"])
         enc.seconds, enc.calls, enc.texts = 0.0, 0, 0
     model.predict_proba([warm])
@@ -612,7 +649,7 @@ def compare_model(
     if plan and any(v is None for v in threads.values()):
         p = plan[0]
         words = test_words[p.doc_row]
-        for name in MODES:
+        for name in modes:
             if threads[name] is not None:
                 continue
             times = {}
@@ -621,17 +658,15 @@ def compare_model(
                 if name == "harness":
                     harness_trial(words, p, n)
                 else:
-                    m = tas[MODES.index(name) - 1]
-                    m.threads = n
-                    run_ta_trial(ta, m, words, p.targets[0])
+                    tas[name].threads = n
+                    run_ta_trial(ta, tas[name], words, p.targets[0])
                 times[n] = time.perf_counter() - t0
             threads[name] = min(times, key=lambda n: times[n])
             calibration[name] = times
         _reset_harness(harness)
         visited_h.clear()
-        for i, m in enumerate(tas):
-            tas[i] = make_ta_mode(ta, m.name, registry, cfg, model, m.batch_size)
-    for m in tas:
+        tas = {name: new_ta(name) for name in tas}
+    for m in tas.values():
         m.threads = int(threads[m.name] or 1)
     n_harness = int(threads["harness"] or 1)
 
@@ -643,37 +678,37 @@ def compare_model(
         words = test_words[p.doc_row]
         if tokenize(detokenize(words)) != words:
             roundtrip_differs += 1
-        for name in MODES:
+        for name in modes:
             sampler.label = f"{model_name}/{name}"
             try:
                 if name == "harness":
                     visited_h.append([])
                     harness_results.append(harness_trial(words, p, n_harness))
                 else:
-                    m = tas[MODES.index(name) - 1]
+                    m = tas[name]
                     m.results.append(run_ta_trial(ta, m, words, p.targets[0]))
             except Exception as exc:  # recorded, compared, reported; the benchmark goes on
                 if name == "harness":
                     harness_results.append(None)
                     harness_errors.append(f"trial {i}: {exc.__class__.__name__}: {exc}")
                 else:
-                    m = tas[MODES.index(name) - 1]
+                    m = tas[name]
                     m.results.append(None)
                     m.errors.append(f"trial {i}: {exc.__class__.__name__}: {exc}")
             sampler.label = None
-        rule = tas[0].words_rule
+        rule = tas["textattack"].words_rule
         reachable = set(rule.position[j] for j in rule.allowed)
         unreachable.append(
             sum(1 for j, w in enumerate(words) if is_attackable(w) and j not in reachable)
         )
         if not args.quiet:
             r = harness_results[-1]
-            t = tas[0].results[-1]
+            t = tas["textattack"].results[-1]
+            walls = ", ".join(f"{m.name} {m.wall:.1f}s" for m in tas.values())
             print(
                 f"  {model_name} trial {i + 1}/{len(plan)}: harness "
                 f"{r.outcome if r else 'error'}, textattack {t.outcome if t else 'error'} "
-                f"(harness {harness.wall:.1f}s, textattack {tas[0].wall:.1f}s, "
-                f"tuned {tas[1].wall:.1f}s)",
+                f"(harness {harness.wall:.1f}s, {walls})",
                 file=sys.stderr,
             )
 
@@ -697,14 +732,16 @@ def compare_model(
         "modes": {"harness": hs},
         "success_rate": {"harness": _rate(harness_results)},
     }
-    for m in tas:
+    out["modes_run"] = list(modes)
+    for m in tas.values():
         out["modes"][m.name] = m.summary(n, sampler.peaks.get(f"{model_name}/{m.name}"))
         out["success_rate"][m.name] = _rate(m.results)
-    for m in tas:
+    for m in tas.values():
         out["speedup_vs_" + m.name] = m.wall / max(harness.wall, 1e-12)
-    out["agreement"] = {m.name: _agreement(harness_results, m, visited_h) for m in tas}
+    out["agreement"] = {m.name: _agreement(harness_results, m, visited_h) for m in tas.values()}
+    base = tas["textattack"].results
     out["textattack_modes_identical"] = all(
-        _same_outcome(a, b)[1] for a, b in zip(tas[0].results, tas[1].results, strict=True)
+        _same_outcome(a, b)[1] for m in tas.values() for a, b in zip(base, m.results, strict=True)
     )
     out["harness_positions_textattack_cannot_change"] = {
         "mean_per_trial": float(np.mean(unreachable)) if unreachable else 0.0,
@@ -805,11 +842,11 @@ def tables(res: dict[str, Any]) -> str:
     lines = [
         "| model | mode | threads | model batch | trials/s | s/trial | forward passes/trial "
         "| queries/trial | encoder texts/trial | model | encoder | substituter | framework "
-        "| peak RSS MB | success |",
-        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| peak RSS MB | success | harness speed-up |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in res["compare"]:
-        for name in MODES:
+        for name in r.get("modes_run", MODES):
             s = r["modes"][name]
             peak = s["peak_rss_mb"]
             lines.append(
@@ -819,7 +856,8 @@ def tables(res: dict[str, Any]) -> str:
                 f"{s['encoder_texts_per_trial']:.0f} | {_pct(s['share_model'])} | "
                 f"{_pct(s['share_encoder'])} | {_pct(s['share_substituter'])} | "
                 f"{_pct(s['share_overhead'])} | {'?' if peak is None else f'{peak:.0f}'} | "
-                f"{_pct(r['success_rate'][name])} |"
+                f"{_pct(r['success_rate'][name])} | "
+                f"{r.get('speedup_vs_' + name, 1.0):.1f}x |"
             )
     lines += [
         "",
@@ -950,8 +988,17 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         default=None,
         help="only rewrite the README section from a results JSON this script wrote",
     )
+    ap.add_argument(
+        "--ablation",
+        action="store_true",
+        help=f"add a fourth mode, {ABLATION}: TextAttack with the harness's incremental USE",
+    )
     args = ap.parse_args(argv)
-    parse_threads(args.threads)
+    args.modes = (*MODES, ABLATION) if args.ablation else MODES
+    try:
+        parse_threads(args.threads, args.modes)
+    except ValueError as exc:
+        ap.error(f"--threads: {exc}")
     args.dataset = "reuters21578"
     args.dataset_options = {} if args.data_dir is None else {"data_dir": args.data_dir}
     if args.quick:
