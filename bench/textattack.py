@@ -191,8 +191,16 @@ def textattack_parts() -> dict[str, Any]:
             return torch.as_tensor(np.asarray(outputs, dtype=np.float32))
 
         def _is_goal_complete(self, model_output: Any, attacked_text: Any) -> bool:
+            """``Goal.is_met`` for one row (TextAttack asks one text at a time): no target
+            ranks within the top k, ties ranked by label index as ``goals.ranks`` does."""
             assert self.goal is not None
-            return bool(self.goal.is_met(np.asarray(model_output)[None, :])[0])
+            row = np.asarray(model_output)
+            for j in self.goal.targets:
+                p = row[j]
+                rank = 1 + np.count_nonzero(row > p) + np.count_nonzero(row[:j] == p)
+                if rank <= self.k:
+                    return False
+            return True
 
         def _get_score(self, model_output: Any, attacked_text: Any) -> float:
             assert self.goal is not None
@@ -324,6 +332,7 @@ class SearchTrace:
     """What TextAttack's search did in one trial, observed without changing it."""
 
     visited: list[int] = field(default_factory=list)  # harness positions, in visit order
+    reachable: set[int] = field(default_factory=set)  # harness positions TextAttack can change
     passed_over_success: int = 0  # candidate batches with a goal-meeting candidate not taken
     other_pick: int = 0  # successes where the most similar goal-meeting candidate lay elsewhere
     tie_at_top: int = 0  # accepted swaps whose best score another candidate shared
@@ -516,6 +525,8 @@ def run_ta_trial(ta: dict[str, Any], mode: TAMode, words: list[str], target: int
     t0 = time.perf_counter()
     try:
         mode.words_rule.start(words)
+        rule = mode.words_rule
+        mode.trace.reachable = {rule.position[j] for j in rule.allowed}
         mode.budget.start(mode.change_rate.start(words).max_changes())
         if mode.incremental is not None:
             t1 = time.perf_counter()
@@ -549,8 +560,8 @@ def run_ta_trial(ta: dict[str, Any], mode: TAMode, words: list[str], target: int
 def sweep_batch(
     model: XMTCModel, docs: list[list[str]], sizes: Sequence[int], threads: int
 ) -> list[dict[str, Any]]:
-    """Seconds to score the importance texts of ``docs`` (each word masked in turn, what the
-    search sends most of) in batches of each size; through the wrapper's tokenizer path."""
+    """Seconds for the model to score the importance texts of ``docs`` (each word masked in
+    turn: most of what the search sends) in batches of each size."""
     set_threads(threads)
     texts: list[list[str]] = []
     for words in docs:
@@ -799,8 +810,8 @@ def _agreement(
         if h is not None and t is not None and not o:
             only_h += h.outcome == "success"
             only_t += t.outcome == "success"
-        reach = set(trace.visited)
-        common = [p for p in vh if p in reach]
+        # the harness's visiting order, less the words TextAttack cannot change at all
+        common = [p for p in vh if p in trace.reachable]
         k = min(len(common), len(trace.visited))
         order_differs += common[:k] != trace.visited[:k]
         passed += trace.passed_over_success > 0
@@ -1139,6 +1150,8 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
                 args.model_options.get(name, {}),
             )
             res["compare"].append(compare_model(ta, registry, corpus, model, name, args, sampler))
+            args.out.parent.mkdir(parents=True, exist_ok=True)  # each model kept as it ends
+            args.out.write_text(json.dumps(res, indent=1, default=str) + "\n")
     finally:
         sampler.stop()
     for name, opts in sorted(args.model_options.items()):
