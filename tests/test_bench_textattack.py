@@ -3,8 +3,8 @@
 TextAttack is a benchmark-only dependency with its own install steps (bench/README.md,
 "Side by side with TextAttack"); the test is skipped, with that reason, where it is not
 installed. No timing assertions: only that all three modes ran every trial of both models,
-that the TextAttack modes differ only in batch size (identical outcomes), and that every
-figure the README table shows is there.
+that the TextAttack modes differ only in batch size or encoder (identical outcomes), and
+that every figure the README table shows is there.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parent.parent
-MODES = ("harness", "textattack", "textattack-tuned")
+MODES = ("harness", "textattack", "textattack-tuned", "textattack-incremental")
 
 pytestmark = pytest.mark.skipif(
     importlib.util.find_spec("textattack") is None,
@@ -37,6 +37,7 @@ def test_quick_run_writes_json(tmp_path: Path) -> None:
             str(REPO / "bench" / "textattack.py"),
             "--quick",
             "--quiet",
+            "--ablation",
             "--out",
             str(out),
             "--model-dir",
@@ -79,7 +80,7 @@ def test_quick_run_writes_json(tmp_path: Path) -> None:
         assert r["modes"]["textattack-tuned"]["batch_size"] == r["tuned_batch"]
         # TextAttack caches by text: never more forward passes than queries
         assert ta["forward_passes_per_trial"] <= ta["logical_queries_per_trial"]
-        # the batch size changes the cost, never the attack
+        # the batch size and the encoder's implementation change the cost, never the attack
         assert r["textattack_modes_identical"]
         agreement = r["agreement"]["textattack"]
         assert len(agreement["trials"]) == r["trials"]
