@@ -2,9 +2,8 @@
 
 The paper's Algorithm 1 (positive-targeted, top-k, ``mask`` importance, K GloVe neighbours,
 USE similarity >= ε, at most floor(θ·n) changed words) is run three ways (four with
-``--ablation``) on the same
-Reuters-21578 pairs, drawn by the campaign's sampler from every frequency bin, interleaved
-trial by trial so that all of them see the same machine load:
+``--ablation``) on the same Reuters-21578 pairs, drawn by the campaign's sampler from every
+frequency bin, interleaved trial by trial so that all of them see the same machine load:
 
 * ``harness`` — :class:`QueryEngine` + :class:`GreedySearch` exactly as ``bench/attack.py``
   builds them (``make_mode`` / ``run_trial``, so this moves with that code);
