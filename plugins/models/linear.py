@@ -28,6 +28,7 @@ import numpy as np
 import scipy.sparse as sp
 import torch
 import torch.nn.functional as F
+from scipy.special import expit
 from sklearn.feature_extraction.text import TfidfVectorizer
 from torch import nn
 from tqdm.auto import tqdm
@@ -35,6 +36,7 @@ from tqdm.auto import tqdm
 from harness import hookimpl
 from harness.components import Component, Option
 from harness.model import Words, XMTCModel
+from plugins.models.tfidf_delta import TfidfDelta
 from plugins.models.torch_common import (
     dense_rows,
     ids_key,
@@ -72,6 +74,9 @@ class LinearTfidf(XMTCModel):
 
     mask_token = "<unk>"
     supports_gradients = True
+    reuse_states: bool = True
+    """Score a text a few words away from a recently scored one from that text's raw
+    scores (:mod:`plugins.models.tfidf_delta`): the same scores up to float rounding."""
 
     def __init__(self, **options: Any):
         super().__init__(**options)
@@ -79,6 +84,7 @@ class LinearTfidf(XMTCModel):
         self.device = resolve_device(options["device"])
         self.vectorizer: TfidfVectorizer | None = None
         self.net: SparseLinear | None = None
+        self._delta_scorer: TfidfDelta | None = None
 
     def _new_vectorizer(self) -> TfidfVectorizer:
         return TfidfVectorizer(
@@ -119,6 +125,7 @@ class LinearTfidf(XMTCModel):
     ) -> LinearTfidf:
         o = self.options
         self.label_names = list(label_names)
+        self._delta_scorer = None
         seed_everything(seed)
         self.vectorizer = self._new_vectorizer()
         self.vectorizer.fit([list(d[: self.max_words]) for d in docs])
@@ -240,8 +247,44 @@ class LinearTfidf(XMTCModel):
             raise RuntimeError("linear: fit() or load_state() first")
         return self.net
 
+    def _delta(self) -> TfidfDelta:
+        """Scores of texts near recently scored ones (:mod:`plugins.models.tfidf_delta`)."""
+        if self._delta_scorer is None:
+            vec = self._require_vectorizer()
+            net = self._require_net()
+            self._delta_scorer = TfidfDelta(
+                vec.build_analyzer(),
+                vec.vocabulary_,
+                vec.idf_,
+                net.weight.weight,
+                net.bias.detach().cpu().numpy(),
+                ngram_max=self.options["ngram_max"],
+            )
+        return self._delta_scorer
+
     @torch.no_grad()
     def predict_proba(self, docs: Sequence[Words]) -> np.ndarray:
+        if not self.reuse_states:
+            return self._predict_full(docs)
+        texts = [list(d[: self.max_words]) for d in docs]
+        logits = self._delta().logits(
+            texts, lambda rows: self._logits_full([texts[i] for i in rows])
+        )
+        return expit(logits).astype(np.float32)
+
+    @torch.no_grad()
+    def _logits_full(self, docs: Sequence[Words]) -> np.ndarray:
+        net = self._require_net()
+        net.eval()
+        X = self.features(docs)
+        out = np.empty((len(docs), self.n_labels), dtype=np.float32)
+        bs = self.options["eval_batch_size"]
+        for start in range(0, len(docs), bs):
+            out[start : start + bs] = net(*self._batch(X[start : start + bs])).cpu().numpy()
+        return out
+
+    @torch.no_grad()
+    def _predict_full(self, docs: Sequence[Words]) -> np.ndarray:
         net = self._require_net()
         net.eval()
         X = self.features(docs)
@@ -294,6 +337,7 @@ class LinearTfidf(XMTCModel):
         return tensors, {"terms": terms}
 
     def load_state(self, tensors: dict[str, np.ndarray], extra: dict[str, Any]) -> None:
+        self._delta_scorer = None
         vec = self._new_vectorizer()
         vec.vocabulary_ = {t: i for i, t in enumerate(extra["terms"])}
         vec.idf_ = np.asarray(tensors["idf"], dtype=np.float64)

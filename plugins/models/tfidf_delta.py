@@ -1,0 +1,253 @@
+"""Exact scores of a linear TF-IDF model for texts a few words away from a scored one.
+
+With sublinear TF-IDF rows, ``x_t = (1 + log tf_t) · idf_t`` over the terms present,
+L2-normalised, the logits are ``(x_raw · W) / ||x_raw|| + b``. Swapping one word changes the
+counts of at most two unigrams (at most ``2·n`` n-grams with n-gram features) and the
+row's norm, so from a kept text's raw scores ``r = x_raw · W`` (float64, one per label) and
+squared norm a query's logits take those weight rows and O(L) arithmetic instead of a
+tokenisation and a sparse product over the whole text. A one-word change to a 150-word
+Reuters document touches two of its ~100 features: on this path each candidate costs a
+word comparison and two rows of ``W``.
+
+:class:`TfidfDelta` is the whole mechanism and knows nothing of how the model is trained:
+it takes the analyzer, vocabulary and idf of a fitted ``TfidfVectorizer`` and the weight
+matrix (features x labels) as a dense array, a torch tensor, or any scipy sparse matrix
+(converted once to CSR, rows by feature), so it serves whatever layout a linear model
+keeps its weights in. Queries are matched with kept texts the way
+:mod:`plugins.models.reuse` matches them for the BiLSTM: equal length, a few differing
+positions; a group of queries far from every kept text but close to each other gets their
+column-wise consensus kept first.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter, OrderedDict
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import scipy.sparse as sp
+import torch
+
+
+@dataclass
+class KeptRow:
+    """A text as its TF-IDF row sees it: lowercased tokens, term counts, raw scores, and
+    the raw row's squared norm."""
+
+    tokens: tuple[str, ...]
+    counts: Counter[int]
+    raw: np.ndarray
+    sq_norm: float
+
+
+class TfidfDelta:
+    """Logits of texts near kept ones from the kept ones' raw scores (see module doc).
+
+    ``analyzer`` maps a word list to its terms (the fitted vectorizer's
+    ``build_analyzer()``), ``ngram_max`` is the longest n-gram it makes, ``W`` is
+    (features x labels). Texts are the model's: already truncated to what it reads.
+    """
+
+    def __init__(
+        self,
+        analyzer: Callable[[Sequence[str]], list[str]],
+        vocabulary: Mapping[str, int],
+        idf: np.ndarray,
+        W: object,
+        bias: np.ndarray,
+        *,
+        ngram_max: int = 1,
+        max_diffs: int = 4,
+        max_texts: int = 8,
+    ):
+        self.analyzer = analyzer
+        self.vocabulary = vocabulary
+        self.idf = np.asarray(idf, dtype=np.float64)
+        self.bias = np.asarray(bias, dtype=np.float64).ravel()
+        self.ngram_max = ngram_max
+        self.max_diffs = max_diffs
+        self.max_texts = max_texts
+        self._rows = _row_reader(W)
+        self._kept: OrderedDict[bytes, tuple[np.ndarray, KeptRow]] = OrderedDict()
+        self._ids: dict[str, int] = {}
+        self._words: list[str] = []
+        self.reused = 0
+        self.full = 0
+
+    # -- one text ------------------------------------------------------------------------
+    def _value(self, term: int, count: int) -> float:
+        return (1.0 + math.log(count)) * float(self.idf[term]) if count > 0 else 0.0
+
+    def _terms(self, words: Sequence[str]) -> list[int]:
+        vocab = self.vocabulary
+        return [vocab[t] for t in self.analyzer(list(words)) if t in vocab]
+
+    def kept_row(self, words: Sequence[str]) -> KeptRow:
+        """The raw scores and norm of ``words`` computed from scratch."""
+        tokens = tuple(w.lower() for w in words)
+        counts = Counter(self._terms(tokens))
+        terms = np.fromiter(counts, dtype=np.int64, count=len(counts))
+        values = np.array([self._value(int(t), counts[int(t)]) for t in terms])
+        raw = values @ self._rows(terms) if terms.size else np.zeros_like(self.bias)
+        return KeptRow(tokens, counts, raw, float(values @ values))
+
+    def logits_of(self, row: KeptRow) -> np.ndarray:
+        """A kept text's logits (the bias alone for a text without a known term, as the
+        vectorizer leaves its row zero)."""
+        if row.sq_norm <= 0.0:
+            return self.bias.copy()
+        return row.raw / math.sqrt(row.sq_norm) + self.bias
+
+    def edited(self, row: KeptRow, tokens: Sequence[str], diffs: Sequence[int]) -> np.ndarray:
+        """Logits of ``tokens`` (lowercased, as long as ``row``'s), which differ from the
+        kept text at positions ``diffs``: only the n-grams covering a changed position
+        are recounted, inside windows of ``ngram_max - 1`` words around each change."""
+        delta: Counter[int] = Counter()
+        reach = self.ngram_max - 1
+        n = len(tokens)
+        for start, end in _windows(diffs, reach, n):
+            delta.update(self._terms(tokens[start:end]))
+            delta.subtract(self._terms(row.tokens[start:end]))
+        changed = [t for t, d in delta.items() if d]
+        raw, sq = row.raw, row.sq_norm
+        if changed:
+            old = np.array([self._value(t, row.counts.get(t, 0)) for t in changed])
+            new = np.array([self._value(t, row.counts.get(t, 0) + delta[t]) for t in changed])
+            raw = raw + (new - old) @ self._rows(np.asarray(changed, dtype=np.int64))
+            sq = sq + float(new @ new - old @ old)
+        if sq <= 1e-12 * max(1.0, row.sq_norm):
+            return self.bias.copy()
+        return raw / math.sqrt(sq) + self.bias
+
+    # -- a call's texts ------------------------------------------------------------------
+    def clear(self) -> None:
+        self._kept.clear()
+        self._ids.clear()
+        self._words.clear()
+
+    def _intern(self, tokens: Sequence[str]) -> np.ndarray:
+        """Token ids local to this object (for vectorised comparisons of texts)."""
+        ids = self._ids
+        if len(ids) > 1_000_000:
+            self.clear()
+        out = np.empty(len(tokens), dtype=np.int64)
+        for i, t in enumerate(tokens):
+            j = ids.get(t)
+            if j is None:
+                j = ids[t] = len(self._words)
+                self._words.append(t)
+            out[i] = j
+        return out
+
+    def _keep(self, ids: np.ndarray, row: KeptRow) -> None:
+        key = ids.tobytes()
+        self._kept[key] = (ids, row)
+        self._kept.move_to_end(key)
+        while len(self._kept) > self.max_texts:
+            self._kept.popitem(last=False)
+
+    def logits(
+        self, docs: Sequence[Sequence[str]], full: Callable[[list[int]], np.ndarray]
+    ) -> np.ndarray:
+        """Logits (N, L) of ``docs``: from a kept text where one differs in at most
+        ``max_diffs`` positions, else from ``full(rows)`` (the model's own scoring)."""
+        tokens = [tuple(w.lower() for w in d) for d in docs]
+        ids = [self._intern(t) for t in tokens]
+        out = np.empty((len(docs), self.bias.size), dtype=np.float64)
+        best: list[tuple[int, bytes] | None] = [None] * len(docs)
+        for key, (kept_ids, _) in reversed(self._kept.items()):
+            for i, x in enumerate(ids):
+                if x.shape != kept_ids.shape:
+                    continue
+                d = int(np.count_nonzero(x != kept_ids))
+                if d <= self.max_diffs and (best[i] is None or d < best[i][0]):
+                    best[i] = (d, key)
+        todo = []
+        for i, b in enumerate(best):
+            if b is None:
+                todo.append(i)
+                continue
+            kept_ids, row = self._kept[b[1]]
+            out[i] = self.edited(row, tokens[i], np.flatnonzero(ids[i] != kept_ids).tolist())
+        for key in {b[1] for b in best if b is not None}:
+            self._kept.move_to_end(key)
+        if len(docs) == 1 and todo:  # a lone text (an attack's first query): keep it
+            row = self.kept_row(tokens[0])
+            self._keep(ids[0], row)
+            out[0] = self.logits_of(row)
+            self.full += 1
+            return out
+        left = self._via_consensus(tokens, ids, todo, out)
+        self.reused += len(docs) - len(left)
+        self.full += len(left)
+        if left:
+            out[left] = full(left)
+        return out
+
+    def _via_consensus(
+        self,
+        tokens: list[tuple[str, ...]],
+        ids: list[np.ndarray],
+        todo: list[int],
+        out: np.ndarray,
+    ) -> list[int]:
+        """Serve groups of equally long unmatched texts from their column-wise consensus,
+        kept, when at least two of them are near it; returns the rows left to score."""
+        groups: dict[int, list[int]] = {}
+        for i in todo:
+            groups.setdefault(len(tokens[i]), []).append(i)
+        left: list[int] = []
+        for idx in groups.values():
+            if len(idx) < 2:
+                left += idx
+                continue
+            X = np.stack([ids[i] for i in idx])
+            consensus = torch.mode(torch.from_numpy(X), dim=0).values.numpy()
+            diffs = [np.flatnonzero(x != consensus) for x in X]
+            near = [j for j, d in enumerate(diffs) if d.size <= self.max_diffs]
+            if len(near) < 2:
+                left += idx
+                continue
+            row = self.kept_row([self._words[int(j)] for j in consensus])
+            self._keep(consensus, row)
+            for j, i in enumerate(idx):
+                if diffs[j].size <= self.max_diffs:
+                    out[i] = self.edited(row, tokens[i], diffs[j].tolist())
+                else:
+                    left.append(i)
+        return left
+
+
+def _windows(positions: Sequence[int], reach: int, n: int) -> list[tuple[int, int]]:
+    """Merged [start, end) word windows reaching ``reach`` words either side of each
+    position: every n-gram (n <= reach + 1) covering a position lies inside one."""
+    out: list[tuple[int, int]] = []
+    for p in sorted(positions):
+        start, end = max(0, p - reach), min(n, p + reach + 1)
+        if out and start <= out[-1][1]:
+            out[-1] = (out[-1][0], max(out[-1][1], end))
+        else:
+            out.append((start, end))
+    return out
+
+
+def _row_reader(W: object) -> Callable[[np.ndarray], np.ndarray]:
+    """A function from feature ids to their weight rows (k, L) in float64."""
+    if sp.issparse(W):
+        csr = sp.csr_matrix(W)
+
+        def sparse_rows(terms: np.ndarray) -> np.ndarray:
+            return csr[terms].toarray().astype(np.float64)
+
+        return sparse_rows
+    if hasattr(W, "detach"):  # a torch tensor
+        dense = W.detach().cpu().numpy()  # type: ignore[attr-defined]
+    else:
+        dense = np.asarray(W)
+
+    def dense_rows(terms: np.ndarray) -> np.ndarray:
+        return dense[terms].astype(np.float64)
+
+    return dense_rows
