@@ -11,7 +11,7 @@ import scipy.sparse as sp
 import torch
 from test_models_common import synthetic, train
 
-from plugins.models.reuse import ReusePlanner, shared_steps
+from plugins.models.reuse import ReusePlanner, shared_lengths
 from plugins.models.text_encoder import CHECKPOINT_EVERY, Reused, WordEncoder
 
 MAX_WORDS = 40
@@ -50,8 +50,8 @@ def test_reused_bilstm_equals_a_full_encoding(layers: int) -> None:
         y = np.asarray(base)
         reuses = []
         for t in texts:
-            f, b = shared_steps(np.asarray([t]), y, CHECKPOINT_EVERY)
-            reuses.append(Reused(states[0], int(f[0]), int(b[0])))
+            f, b = shared_lengths(np.asarray([t]), y)
+            reuses.append(Reused(states[0], int(f[0]), int(b[0]), CHECKPOINT_EVERY))
         lens = torch.tensor([len(t) for t in texts])
         padded = torch.zeros(len(texts), int(lens.max()), dtype=torch.long)
         for i, t in enumerate(texts):
@@ -71,11 +71,14 @@ def test_reused_bilstm_equals_a_full_encoding(layers: int) -> None:
         )
 
 
-def test_shared_steps_round_down_to_kept_states() -> None:
+def test_shared_lengths_and_the_kept_states_they_reach() -> None:
     y = np.arange(100)
-    X = np.stack([y, np.r_[y[:37], [-1], y[38:]]])
-    f, b = shared_steps(X, y, 16)
-    assert f.tolist() == [96, 32] and b.tolist() == [96, 48]
+    f, b = shared_lengths(np.stack([y, np.r_[y[:37], [-1], y[38:]]]), y)
+    assert f.tolist() == [100, 37] and b.tolist() == [100, 62]
+    f, b = shared_lengths(np.r_[y[:5], y[6:]][None], y)  # a deletion
+    assert f.tolist() == [5] and b.tolist() == [94]
+    r = Reused(None, 37, 62, 16)  # type: ignore[arg-type]
+    assert (r.forward_steps, r.backward_steps) == (32, 48)
 
 
 def test_planner_keeps_a_lone_text_and_the_consensus_of_a_drifted_batch() -> None:

@@ -197,11 +197,14 @@ class AttentionXMLNet(WordEncoder):
             P = head.new_empty(len(chunk), head.shape[0], width)
             for j, i in enumerate(chunk):
                 r, n = reuses[i], lens[i]
-                a, cut = r.forward_steps, n - r.backward_steps
+                # Outputs inside the shared prefix (suffix) are the kept text's, and so
+                # are their projections: only positions a..n-1 (0..cut-1) are projected.
+                a, cut = r.prefix, n - r.suffix
                 pf, pb = r.states.extra["pf"], r.states.extra["pb"]
                 shift = pf.shape[1] - n
-                qf = head_f @ ahead[i].T  # positions a..n-1
-                qb = head_b @ behind[i].flip(0).T  # positions 0..cut-1
+                qf = head_f @ ahead[i][a - r.forward_steps :].T
+                back = behind[i][r.suffix - r.backward_steps :]
+                qb = head_b @ back.flip(0).T
                 cuts = sorted({0, a, cut, n})
                 for s, e in zip(cuts, cuts[1:], strict=False):
                     fpart = pf[:, s:e] if e <= a else qf[:, s - a : e - a]

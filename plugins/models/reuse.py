@@ -45,8 +45,8 @@ class Plan:
     """How to score one call's queries.
 
     ``new_texts`` are encoded in full first and kept. Per query, ``source`` is a kept
-    text, the index of a new text, or None (encode in full); ``steps`` the (forward,
-    backward) steps taken from it; ``equal`` maps a query to the new text identical to it
+    text, the index of a new text, or None (encode in full); ``steps`` the lengths of the
+    prefix and the suffix it shares with it; ``equal`` maps a query to the new text identical to it
     (its scores are that text's)."""
 
     new_texts: list[np.ndarray] = field(default_factory=list)
@@ -68,9 +68,9 @@ class ReuseStats:
     steps_read: int = 0
 
 
-def shared_steps(X: np.ndarray, y: np.ndarray, every: int) -> tuple[np.ndarray, np.ndarray]:
-    """For each row of ``X`` (g, n) against ``y`` (m,): the steps of the common prefix and of
-    the common suffix, each rounded down to a multiple of ``every`` (where states are kept)."""
+def shared_lengths(X: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """For each row of ``X`` (g, n) against ``y`` (m,): the lengths of the common prefix
+    and of the common suffix (each at most min(n, m))."""
     g, n = X.shape
     k = min(n, y.shape[0])
     if k == 0:
@@ -80,7 +80,7 @@ def shared_steps(X: np.ndarray, y: np.ndarray, every: int) -> tuple[np.ndarray, 
     prefix = np.where(eq.all(axis=1), k, eq.argmin(axis=1))
     eq = X[:, n - k :][:, ::-1] == y[None, y.shape[0] - k :][:, ::-1]
     suffix = np.where(eq.all(axis=1), k, eq.argmin(axis=1))
-    return prefix // every * every, suffix // every * every
+    return prefix, suffix
 
 
 class ReusePlanner:
@@ -134,10 +134,11 @@ class ReusePlanner:
         used: set[bytes] = set()
         for key, text in self._kept.items():
             for n, idx in groups.items():
-                f, b = shared_steps(matrices[n], text.ids, self.every)
+                f, b = shared_lengths(matrices[n], text.ids)
+                g = self._saved(f, b)
                 for j, i in enumerate(idx):
-                    if f[j] + b[j] > gain[i]:
-                        gain[i] = f[j] + b[j]
+                    if g[j] > gain[i]:
+                        gain[i] = g[j]
                         plan.source[i], plan.steps[i] = text, (int(f[j]), int(b[j]))
                         used.add(key)
         for key in used:
@@ -152,8 +153,9 @@ class ReusePlanner:
                 continue
             X = matrices[n]
             consensus = torch.mode(torch.from_numpy(X), dim=0).values.numpy()
-            f, b = shared_steps(X, consensus, self.every)
-            better = (f + b) - gain[idx]
+            f, b = shared_lengths(X, consensus)
+            g = self._saved(f, b)
+            better = g - gain[idx]
             same = [i for j, i in enumerate(idx) if np.array_equal(X[j], consensus)]
             cost = 0 if same else 2 * n  # a full encoding that answers no query
             if better.clip(min=0).sum() <= cost:
@@ -162,12 +164,17 @@ class ReusePlanner:
             plan.new_texts.append(consensus)
             for j, i in enumerate(idx):
                 if better[j] > 0:
-                    gain[i] = f[j] + b[j]
+                    gain[i] = g[j]
                     plan.source[i], plan.steps[i] = t, (int(f[j]), int(b[j]))
             for i in same:
                 plan.equal[i] = t
         self._count(plan, seqs)
         return plan
+
+    def _saved(self, prefix: np.ndarray, suffix: np.ndarray) -> np.ndarray:
+        """LSTM steps a text need not read again: each shared part down to a kept state."""
+        e = self.every
+        return prefix // e * e + suffix // e * e
 
     def _count(self, plan: Plan, seqs: Sequence[np.ndarray]) -> None:
         st = self.stats
@@ -185,4 +192,4 @@ class ReusePlanner:
             else:
                 st.reused += 1
                 f, b = plan.steps[i]
-                st.steps_read += 2 * len(s) - f - b
+                st.steps_read += 2 * len(s) - int(self._saved(np.array(f), np.array(b)))

@@ -123,14 +123,23 @@ class FirstLayerStates:
 
 @dataclass
 class Reused:
-    """A text to encode from a reusable text's states: its first ``forward_steps`` words
-    and its last ``backward_steps`` words are the reusable text's (both multiples of
-    ``every``), so those outputs and the states after them are taken as they are."""
+    """A text to encode from a kept text's states: its first ``prefix`` words and its
+    last ``suffix`` words are the kept text's. Each direction restarts from the last kept
+    state inside the shared part (``forward_steps``, ``backward_steps``: multiples of
+    ``every``); outputs inside the shared parts are the kept text's."""
 
     states: FirstLayerStates
-    forward_steps: int
-    backward_steps: int
+    prefix: int
+    suffix: int
     every: int = CHECKPOINT_EVERY
+
+    @property
+    def forward_steps(self) -> int:
+        return self.prefix // self.every * self.every
+
+    @property
+    def backward_steps(self) -> int:
+        return self.suffix // self.every * self.every
 
 
 def run_checkpointed(
