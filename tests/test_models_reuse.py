@@ -229,3 +229,63 @@ def test_tfidf_delta_takes_any_weight_layout(layout: str) -> None:
     got = delta.logits(texts, lambda rows: full([texts[i] for i in rows]))
     np.testing.assert_allclose(got, full(texts), rtol=1e-5, atol=1e-6)
     assert delta.reused == len(texts) - 1
+
+
+class _NoChecks:
+    """No constraint beyond a change budget."""
+
+    def __init__(self, budget: int):
+        self.budget = budget
+
+    def check(self, texts, n_changed) -> np.ndarray:
+        return np.ones(len(texts), dtype=bool)
+
+    def max_changes(self) -> int | None:
+        return self.budget
+
+
+@pytest.mark.parametrize("name", ["attentionxml", "linear"])
+def test_attacks_with_kept_states_match_attacks_without(name: str) -> None:
+    """Algorithm 1 through the engine, kept states on and off: the same trials."""
+    from harness.attack.engine import QueryEngine
+    from harness.attack.goals import Goal, top_k
+    from harness.attack.search import GreedySearch
+    from harness.registry import load_registry
+
+    corpus = synthetic()
+    options = AXML if name == "attentionxml" else {"max_iter": 15, "max_words": MAX_WORDS}
+    model = train(name, corpus, options)
+    reg = load_registry()
+    search = GreedySearch(
+        reg.build("importance", "mask"), reg.build("substituter", "glove", {"k": "12"})
+    )
+    results = {}
+    for reuse in (True, False):
+        model.reuse_states = reuse
+        engine = QueryEngine(model)
+        out = []
+        for d in corpus.test[:6]:
+            words = list(d.words[:MAX_WORDS])
+            target = int(top_k(model.predict_proba([words])[0], 1)[0])
+            engine.clear()
+            r = search.attack(words, Goal("positive", (target,), 3), engine, [_NoChecks(6)], None)
+            out.append((r.outcome, r.adversarial, [s.position for s in r.steps], r.rank_after))
+            engine.clear()
+        results[reuse] = out
+    model.reuse_states = True
+    assert results[True] == results[False]
+    assert any(o[0] == "success" for o in results[True]) and any(o[2] for o in results[True])
+
+
+def test_the_engine_makes_the_model_forget_between_trials() -> None:
+    from harness.attack.engine import QueryEngine
+
+    corpus = synthetic()
+    model = train("attentionxml", corpus, AXML)
+    engine = QueryEngine(model)
+    doc = corpus.test[0].words
+    engine.probs([doc])
+    engine.probs([edited(doc, 2, "<unk>"), edited(doc, 4, "<unk>")])
+    assert len(model._planner) == 1 and model.reuse_stats.reused == 2
+    engine.clear()
+    assert len(model._planner) == 0

@@ -76,7 +76,13 @@ class QueryEngine:
         self._max_entries = max(16, cache_bytes // self._row_bytes)
 
     def clear(self) -> None:
+        """Forget every score (between trials), and what the model kept to reuse, if it
+        keeps anything (``forget_kept_states``): a trial's scores then do not depend on
+        the trials before it, not even in float rounding."""
         self._cache.clear()
+        forget = getattr(self.model, "forget_kept_states", None)
+        if forget is not None:
+            forget()
 
     def probs(self, texts: Sequence[Sequence[str]]) -> np.ndarray:
         """g(S) for every text, shape (len(texts), L)."""

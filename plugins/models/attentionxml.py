@@ -67,6 +67,7 @@ from plugins.models.torch_common import (
     train_loop,
     training_options,
 )
+from plugins.models.word_ids import WordIds
 
 PAD, UNK = "<pad>", "<unk>"
 log = logging.getLogger(__name__)
@@ -262,6 +263,7 @@ class AttentionXML(XMTCModel):
         self.tree_model: AttentionXMLTree | None = None
         self.device = resolve_device(options["device"])
         self._planner = ReusePlanner()
+        self._word_ids: WordIds | None = None
 
     def uses_tree(self, n_labels: int | None = None) -> bool:
         """Whether ``fit`` trains the label tree for this many labels (default: the model's)."""
@@ -285,14 +287,19 @@ class AttentionXML(XMTCModel):
         self.vocab = [PAD, UNK, *keep]
         self.index = {w: i for i, w in enumerate(self.vocab)}
 
-    def ids(self, words: Words) -> list[int]:
+    def id_array(self, words: Words) -> np.ndarray:
         """Token ids of the first ``max_words`` words; an empty document reads as one <unk>."""
-        unk = 1
-        out = [self.index.get(w.lower(), unk) for w in words[: self.max_words]]
-        return out or [unk]
+        if self._word_ids is None or self._word_ids.vocabulary is not self.index:
+            self._word_ids = WordIds(self.index, unknown=1)
+        out = self._word_ids(words[: self.max_words])
+        return out if out.size else np.ones(1, dtype=np.int64)
+
+    def ids(self, words: Words) -> list[int]:
+        """:meth:`id_array` as a list."""
+        return self.id_array(words).tolist()
 
     def cache_key(self, words: Words) -> bytes:
-        return ids_key(self.ids(words))
+        return ids_key(self.id_array(words))
 
     # -- construction -----------------------------------------------------------------------
     def _new_net(self, emb_dim: int, label_bias: bool | None = None) -> AttentionXMLNet:
@@ -535,7 +542,7 @@ class AttentionXML(XMTCModel):
         is set; the texts run in full, or the re-read parts, are batched by length."""
         self._require_trained()
         (self.net if self.net is not None else self.tree_model).eval()  # type: ignore[union-attr]
-        encoded = [self.ids(d) for d in docs]
+        encoded = [self.id_array(d) for d in docs]
         bs = self.options["eval_batch_size"]
         dev = self.device
         if not self.reuse_states or self.pad_to is not None:
@@ -543,7 +550,7 @@ class AttentionXML(XMTCModel):
                 ids, lens = pad_ids([encoded[i] for i in rows], min_len=self.pad_to)
                 yield rows, self._score_plain(ids.to(dev), lens)
             return
-        plan = self._planner.plan([np.asarray(e, dtype=np.int64) for e in encoded])
+        plan = self._planner.plan(encoded)
         kept: list[KeptText] = []
         if plan.new_texts:
             ids, lens = pad_ids([t.tolist() for t in plan.new_texts])
@@ -565,6 +572,10 @@ class AttentionXML(XMTCModel):
             rows = full[batch]
             ids, lens = pad_ids([encoded[i] for i in rows])
             yield rows, self._score_plain(ids.to(dev), lens)
+
+    def forget_kept_states(self) -> None:
+        """Drop every kept text (the attack engine calls this between trials)."""
+        self._planner.clear()
 
     @property
     def reuse_stats(self) -> ReuseStats:

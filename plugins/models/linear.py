@@ -47,6 +47,7 @@ from plugins.models.torch_common import (
     train_loop,
     training_options,
 )
+from plugins.models.word_ids import WordIds
 
 
 def _lower(words: Sequence[str]) -> list[str]:
@@ -85,6 +86,7 @@ class LinearTfidf(XMTCModel):
         self.vectorizer: TfidfVectorizer | None = None
         self.net: SparseLinear | None = None
         self._delta_scorer: TfidfDelta | None = None
+        self._word_ids: WordIds | None = None
 
     def _new_vectorizer(self) -> TfidfVectorizer:
         return TfidfVectorizer(
@@ -126,6 +128,7 @@ class LinearTfidf(XMTCModel):
         o = self.options
         self.label_names = list(label_names)
         self._delta_scorer = None
+        self._word_ids = None
         seed_everything(seed)
         self.vectorizer = self._new_vectorizer()
         self.vectorizer.fit([list(d[: self.max_words]) for d in docs])
@@ -262,6 +265,11 @@ class LinearTfidf(XMTCModel):
             )
         return self._delta_scorer
 
+    def forget_kept_states(self) -> None:
+        """Drop every kept text (the attack engine calls this between trials)."""
+        if self._delta_scorer is not None:
+            self._delta_scorer.clear()
+
     @torch.no_grad()
     def predict_proba(self, docs: Sequence[Words]) -> np.ndarray:
         if not self.reuse_states:
@@ -298,8 +306,9 @@ class LinearTfidf(XMTCModel):
     def cache_key(self, words: Words) -> bytes:
         """Keyed on vocabulary ids (unknown words all map to -1), so masking a word the
         model never saw shares a key with the original."""
-        vocab = self._require_vectorizer().vocabulary_
-        return ids_key([vocab.get(w.lower(), -1) for w in words[: self.max_words]])
+        if self._word_ids is None:
+            self._word_ids = WordIds(self._require_vectorizer().vocabulary_)
+        return ids_key(self._word_ids(words[: self.max_words]))
 
     def _require_vectorizer(self) -> TfidfVectorizer:
         if self.vectorizer is None:
@@ -338,6 +347,7 @@ class LinearTfidf(XMTCModel):
 
     def load_state(self, tensors: dict[str, np.ndarray], extra: dict[str, Any]) -> None:
         self._delta_scorer = None
+        self._word_ids = None
         vec = self._new_vectorizer()
         vec.vocabulary_ = {t: i for i, t in enumerate(extra["terms"])}
         vec.idf_ = np.asarray(tensors["idf"], dtype=np.float64)

@@ -30,13 +30,16 @@ import numpy as np
 import scipy.sparse as sp
 import torch
 
+from plugins.models.word_ids import WordIds
+
 
 @dataclass
 class KeptRow:
-    """A text as its TF-IDF row sees it: lowercased tokens, term counts, raw scores, and
-    the raw row's squared norm."""
+    """A text as its TF-IDF row sees it: word ids, lowercased words (for n-grams), term
+    counts, raw scores, and the raw row's squared norm."""
 
-    tokens: tuple[str, ...]
+    ids: np.ndarray
+    words: list[str]
     counts: Counter[int]
     raw: np.ndarray
     sq_norm: float
@@ -69,10 +72,10 @@ class TfidfDelta:
         self.ngram_max = ngram_max
         self.max_diffs = max_diffs
         self.max_texts = max_texts
+        # Unigrams: two unknown words are the same to the model. N-grams: kept apart.
+        self.word_ids = WordIds(vocabulary, distinct_unknown=ngram_max > 1)
         self._rows = _row_reader(W)
-        self._kept: OrderedDict[bytes, tuple[np.ndarray, KeptRow]] = OrderedDict()
-        self._ids: dict[str, int] = {}
-        self._words: list[str] = []
+        self._kept: OrderedDict[bytes, KeptRow] = OrderedDict()
         self.reused = 0
         self.full = 0
 
@@ -80,18 +83,21 @@ class TfidfDelta:
     def _value(self, term: int, count: int) -> float:
         return (1.0 + math.log(count)) * float(self.idf[term]) if count > 0 else 0.0
 
-    def _terms(self, words: Sequence[str]) -> list[int]:
+    def _terms(self, ids: np.ndarray, words: Sequence[str]) -> list[int]:
+        if self.ngram_max == 1:
+            return [int(t) for t in ids if t >= 0]
         vocab = self.vocabulary
         return [vocab[t] for t in self.analyzer(list(words)) if t in vocab]
 
-    def kept_row(self, words: Sequence[str]) -> KeptRow:
+    def kept_row(self, words: Sequence[str], ids: np.ndarray | None = None) -> KeptRow:
         """The raw scores and norm of ``words`` computed from scratch."""
-        tokens = tuple(w.lower() for w in words)
-        counts = Counter(self._terms(tokens))
+        ids = self.word_ids(words) if ids is None else ids
+        low = [w.lower() for w in words] if self.ngram_max > 1 else []
+        counts = Counter(self._terms(ids, low))
         terms = np.fromiter(counts, dtype=np.int64, count=len(counts))
         values = np.array([self._value(int(t), counts[int(t)]) for t in terms])
         raw = values @ self._rows(terms) if terms.size else np.zeros_like(self.bias)
-        return KeptRow(tokens, counts, raw, float(values @ values))
+        return KeptRow(ids, low, counts, raw, float(values @ values))
 
     def logits_of(self, row: KeptRow) -> np.ndarray:
         """A kept text's logits (the bias alone for a text without a known term, as the
@@ -100,16 +106,22 @@ class TfidfDelta:
             return self.bias.copy()
         return row.raw / math.sqrt(row.sq_norm) + self.bias
 
-    def edited(self, row: KeptRow, tokens: Sequence[str], diffs: Sequence[int]) -> np.ndarray:
-        """Logits of ``tokens`` (lowercased, as long as ``row``'s), which differ from the
+    def edited(
+        self, row: KeptRow, words: Sequence[str], ids: np.ndarray, diffs: Sequence[int]
+    ) -> np.ndarray:
+        """Logits of ``words`` (ids ``ids``, as long as ``row``'s), which differ from the
         kept text at positions ``diffs``: only the n-grams covering a changed position
         are recounted, inside windows of ``ngram_max - 1`` words around each change."""
         delta: Counter[int] = Counter()
-        reach = self.ngram_max - 1
-        n = len(tokens)
-        for start, end in _windows(diffs, reach, n):
-            delta.update(self._terms(tokens[start:end]))
-            delta.subtract(self._terms(row.tokens[start:end]))
+        if self.ngram_max == 1:
+            delta.update(int(ids[p]) for p in diffs if ids[p] >= 0)
+            delta.subtract(int(row.ids[p]) for p in diffs if row.ids[p] >= 0)
+        else:
+            reach = self.ngram_max - 1
+            for start, end in _windows(diffs, reach, len(words)):
+                window = [w.lower() for w in words[start:end]]
+                delta.update(self._terms(ids[start:end], window))
+                delta.subtract(self._terms(row.ids[start:end], row.words[start:end]))
         changed = [t for t, d in delta.items() if d]
         raw, sq = row.raw, row.sq_norm
         if changed:
@@ -124,26 +136,10 @@ class TfidfDelta:
     # -- a call's texts ------------------------------------------------------------------
     def clear(self) -> None:
         self._kept.clear()
-        self._ids.clear()
-        self._words.clear()
 
-    def _intern(self, tokens: Sequence[str]) -> np.ndarray:
-        """Token ids local to this object (for vectorised comparisons of texts)."""
-        ids = self._ids
-        if len(ids) > 1_000_000:
-            self.clear()
-        out = np.empty(len(tokens), dtype=np.int64)
-        for i, t in enumerate(tokens):
-            j = ids.get(t)
-            if j is None:
-                j = ids[t] = len(self._words)
-                self._words.append(t)
-            out[i] = j
-        return out
-
-    def _keep(self, ids: np.ndarray, row: KeptRow) -> None:
-        key = ids.tobytes()
-        self._kept[key] = (ids, row)
+    def _keep(self, row: KeptRow) -> None:
+        key = row.ids.tobytes()
+        self._kept[key] = row
         self._kept.move_to_end(key)
         while len(self._kept) > self.max_texts:
             self._kept.popitem(last=False)
@@ -153,15 +149,14 @@ class TfidfDelta:
     ) -> np.ndarray:
         """Logits (N, L) of ``docs``: from a kept text where one differs in at most
         ``max_diffs`` positions, else from ``full(rows)`` (the model's own scoring)."""
-        tokens = [tuple(w.lower() for w in d) for d in docs]
-        ids = [self._intern(t) for t in tokens]
+        ids = [self.word_ids(d) for d in docs]
         out = np.empty((len(docs), self.bias.size), dtype=np.float64)
         best: list[tuple[int, bytes] | None] = [None] * len(docs)
-        for key, (kept_ids, _) in reversed(self._kept.items()):
+        for key, row in reversed(self._kept.items()):
             for i, x in enumerate(ids):
-                if x.shape != kept_ids.shape:
+                if x.shape != row.ids.shape:
                     continue
-                d = int(np.count_nonzero(x != kept_ids))
+                d = int(np.count_nonzero(x != row.ids))
                 if d <= self.max_diffs and (best[i] is None or d < best[i][0]):
                     best[i] = (d, key)
         todo = []
@@ -169,17 +164,17 @@ class TfidfDelta:
             if b is None:
                 todo.append(i)
                 continue
-            kept_ids, row = self._kept[b[1]]
-            out[i] = self.edited(row, tokens[i], np.flatnonzero(ids[i] != kept_ids).tolist())
+            row = self._kept[b[1]]
+            out[i] = self.edited(row, docs[i], ids[i], np.flatnonzero(ids[i] != row.ids).tolist())
         for key in {b[1] for b in best if b is not None}:
             self._kept.move_to_end(key)
         if len(docs) == 1 and todo:  # a lone text (an attack's first query): keep it
-            row = self.kept_row(tokens[0])
-            self._keep(ids[0], row)
+            row = self.kept_row(docs[0], ids[0])
+            self._keep(row)
             out[0] = self.logits_of(row)
             self.full += 1
             return out
-        left = self._via_consensus(tokens, ids, todo, out)
+        left = self._via_consensus(docs, ids, todo, out)
         self.reused += len(docs) - len(left)
         self.full += len(left)
         if left:
@@ -188,7 +183,7 @@ class TfidfDelta:
 
     def _via_consensus(
         self,
-        tokens: list[tuple[str, ...]],
+        docs: Sequence[Sequence[str]],
         ids: list[np.ndarray],
         todo: list[int],
         out: np.ndarray,
@@ -197,7 +192,7 @@ class TfidfDelta:
         kept, when at least two of them are near it; returns the rows left to score."""
         groups: dict[int, list[int]] = {}
         for i in todo:
-            groups.setdefault(len(tokens[i]), []).append(i)
+            groups.setdefault(len(docs[i]), []).append(i)
         left: list[int] = []
         for idx in groups.values():
             if len(idx) < 2:
@@ -210,11 +205,14 @@ class TfidfDelta:
             if len(near) < 2:
                 left += idx
                 continue
-            row = self.kept_row([self._words[int(j)] for j in consensus])
-            self._keep(consensus, row)
+            # The consensus as words: each position's word from a text that has its id.
+            donor = (X == consensus[None]).argmax(axis=0)
+            words = [docs[idx[r]][c] for c, r in enumerate(donor.tolist())]
+            row = self.kept_row(words, consensus)
+            self._keep(row)
             for j, i in enumerate(idx):
                 if diffs[j].size <= self.max_diffs:
-                    out[i] = self.edited(row, tokens[i], diffs[j].tolist())
+                    out[i] = self.edited(row, docs[i], ids[i], diffs[j].tolist())
                 else:
                     left.append(i)
         return left
