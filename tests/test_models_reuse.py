@@ -229,6 +229,11 @@ def test_tfidf_delta_takes_any_weight_layout(layout: str) -> None:
     got = delta.logits(texts, lambda rows: full([texts[i] for i in rows]))
     np.testing.assert_allclose(got, full(texts), rtol=1e-5, atol=1e-6)
     assert delta.reused == len(texts) - 1
+    # One text at a time (the n-gram path) agrees with the batched one.
+    row = delta.kept_row(base)
+    ids = delta.word_ids(texts[5])
+    one = delta.edited(row, texts[5], ids, np.flatnonzero(ids != row.ids).tolist())
+    np.testing.assert_allclose(one, got[5], rtol=1e-9, atol=1e-9)
 
 
 class _NoChecks:

@@ -265,6 +265,12 @@ class LinearTfidf(XMTCModel):
             )
         return self._delta_scorer
 
+    @property
+    def reuse_stats(self) -> dict[str, int]:
+        """Texts scored from a kept text's raw scores, and texts scored in full."""
+        d = self._delta_scorer
+        return {"reused": d.reused if d else 0, "full": d.full if d else 0}
+
     def forget_kept_states(self) -> None:
         """Drop every kept text (the attack engine calls this between trials)."""
         if self._delta_scorer is not None:

@@ -25,6 +25,7 @@ import math
 from collections import Counter, OrderedDict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 import scipy.sparse as sp
@@ -43,6 +44,12 @@ class KeptRow:
     counts: Counter[int]
     raw: np.ndarray
     sq_norm: float
+
+    @cached_property
+    def term_table(self) -> tuple[np.ndarray, np.ndarray]:
+        """The terms present, sorted, and their counts (for vectorised look-ups)."""
+        terms = np.array(sorted(self.counts), dtype=np.int64)
+        return terms, np.array([self.counts[int(t)] for t in terms], dtype=np.float64)
 
 
 class TfidfDelta:
@@ -74,12 +81,17 @@ class TfidfDelta:
         self.max_texts = max_texts
         # Unigrams: two unknown words are the same to the model. N-grams: kept apart.
         self.word_ids = WordIds(vocabulary, distinct_unknown=ngram_max > 1)
-        self._rows = _row_reader(W)
+        self._W = _weight_matrix(W)
         self._kept: OrderedDict[bytes, KeptRow] = OrderedDict()
         self.reused = 0
         self.full = 0
 
     # -- one text ------------------------------------------------------------------------
+    def _rows(self, terms: np.ndarray) -> np.ndarray:
+        """Weight rows of ``terms`` (k, L), float64."""
+        rows = self._W[terms]
+        return (rows.toarray() if sp.issparse(rows) else rows).astype(np.float64)
+
     def _value(self, term: int, count: int) -> float:
         return (1.0 + math.log(count)) * float(self.idf[term]) if count > 0 else 0.0
 
@@ -144,6 +156,48 @@ class TfidfDelta:
         while len(self._kept) > self.max_texts:
             self._kept.popitem(last=False)
 
+    def edited_many(self, row: KeptRow, X: np.ndarray) -> np.ndarray:
+        """Logits (B, L) of unigram texts with ids ``X`` (B, n), as long as ``row``'s, all
+        at once: each text's changes of feature values are a row of ``D`` over the terms
+        any text changed, and its raw scores are ``row.raw + D @ W[terms]``."""
+        b, p = np.nonzero(X != row.ids[None])
+        new_t, old_t = X[b, p], row.ids[p]
+        docs = np.concatenate([b[new_t >= 0], b[old_t >= 0]])
+        terms = np.concatenate([new_t[new_t >= 0], old_t[old_t >= 0]])
+        step = np.concatenate([np.ones(int((new_t >= 0).sum())), -np.ones(int((old_t >= 0).sum()))])
+        out = np.empty((X.shape[0], self.bias.size), dtype=np.float64)
+        out[:] = row.raw
+        sq = np.full(X.shape[0], row.sq_norm)
+        if terms.size:
+            n_feat = self.idf.size
+            pairs, inverse = np.unique(docs * n_feat + terms, return_inverse=True)
+            delta = np.bincount(inverse, weights=step, minlength=pairs.size)
+            keep = delta != 0
+            pairs, delta = pairs[keep], delta[keep]
+            d_doc, d_term = pairs // n_feat, pairs % n_feat
+            table, counts = row.term_table
+            if table.size:
+                at = np.searchsorted(table, d_term).clip(max=table.size - 1)
+                c0 = np.where(table[at] == d_term, counts[at], 0.0)
+            else:
+                c0 = np.zeros(d_term.size)
+            c1 = c0 + delta
+            idf = self.idf[d_term]
+            v0 = np.where(c0 > 0, (1.0 + np.log(np.maximum(c0, 1))) * idf, 0.0)
+            v1 = np.where(c1 > 0, (1.0 + np.log(np.maximum(c1, 1))) * idf, 0.0)
+            # Only the rows of the changed terms are read (``D @ W`` through scipy would
+            # convert all of W to float64 on every call).
+            uterms, col = np.unique(d_term, return_inverse=True)
+            D = np.zeros((X.shape[0], uterms.size))
+            D[d_doc, col] = v1 - v0
+            out += D @ self._rows(uterms)
+            sq += np.bincount(d_doc, weights=v1 * v1 - v0 * v0, minlength=X.shape[0])
+        empty = sq <= 1e-12 * max(1.0, row.sq_norm)
+        out /= np.sqrt(np.where(empty, 1.0, sq))[:, None]
+        out += self.bias
+        out[empty] = self.bias
+        return out
+
     def logits(
         self, docs: Sequence[Sequence[str]], full: Callable[[list[int]], np.ndarray]
     ) -> np.ndarray:
@@ -151,23 +205,21 @@ class TfidfDelta:
         ``max_diffs`` positions, else from ``full(rows)`` (the model's own scoring)."""
         ids = [self.word_ids(d) for d in docs]
         out = np.empty((len(docs), self.bias.size), dtype=np.float64)
-        best: list[tuple[int, bytes] | None] = [None] * len(docs)
+        groups: dict[int, list[int]] = {}
+        for i, x in enumerate(ids):
+            groups.setdefault(x.size, []).append(i)
+        matrices = {n: np.stack([ids[i] for i in idx]) for n, idx in groups.items()}
+        best_d = np.full(len(docs), self.max_diffs + 1)
+        best: list[bytes | None] = [None] * len(docs)
         for key, row in reversed(self._kept.items()):
-            for i, x in enumerate(ids):
-                if x.shape != row.ids.shape:
-                    continue
-                d = int(np.count_nonzero(x != row.ids))
-                if d <= self.max_diffs and (best[i] is None or d < best[i][0]):
-                    best[i] = (d, key)
-        todo = []
-        for i, b in enumerate(best):
-            if b is None:
-                todo.append(i)
+            idx = groups.get(row.ids.size)
+            if idx is None:
                 continue
-            row = self._kept[b[1]]
-            out[i] = self.edited(row, docs[i], ids[i], np.flatnonzero(ids[i] != row.ids).tolist())
-        for key in {b[1] for b in best if b is not None}:
-            self._kept.move_to_end(key)
+            d = np.count_nonzero(matrices[row.ids.size] != row.ids[None], axis=1)
+            for j in np.flatnonzero(d < best_d[idx]):
+                best_d[idx[j]], best[idx[j]] = d[j], key
+        todo = [i for i, k in enumerate(best) if k is None]
+        self._from_kept(docs, ids, best, out)
         if len(docs) == 1 and todo:  # a lone text (an attack's first query): keep it
             row = self.kept_row(docs[0], ids[0])
             self._keep(row)
@@ -180,6 +232,28 @@ class TfidfDelta:
         if left:
             out[left] = full(left)
         return out
+
+    def _from_kept(
+        self,
+        docs: Sequence[Sequence[str]],
+        ids: list[np.ndarray],
+        source: Sequence[bytes | None],
+        out: np.ndarray,
+    ) -> None:
+        """Fill ``out`` for the texts with a kept ``source``, a kept text at a time."""
+        by_key: dict[bytes, list[int]] = {}
+        for i, key in enumerate(source):
+            if key is not None:
+                by_key.setdefault(key, []).append(i)
+        for key, rows in by_key.items():
+            row = self._kept[key]
+            self._kept.move_to_end(key)
+            if self.ngram_max == 1:
+                out[rows] = self.edited_many(row, np.stack([ids[i] for i in rows]))
+                continue
+            for i in rows:
+                diffs = np.flatnonzero(ids[i] != row.ids).tolist()
+                out[i] = self.edited(row, docs[i], ids[i], diffs)
 
     def _via_consensus(
         self,
@@ -210,11 +284,14 @@ class TfidfDelta:
             words = [docs[idx[r]][c] for c, r in enumerate(donor.tolist())]
             row = self.kept_row(words, consensus)
             self._keep(row)
+            key = row.ids.tobytes()
+            source = [None] * len(docs)
             for j, i in enumerate(idx):
                 if diffs[j].size <= self.max_diffs:
-                    out[i] = self.edited(row, docs[i], ids[i], diffs[j].tolist())
+                    source[i] = key
                 else:
                     left.append(i)
+            self._from_kept(docs, ids, source, out)
         return left
 
 
@@ -231,21 +308,10 @@ def _windows(positions: Sequence[int], reach: int, n: int) -> list[tuple[int, in
     return out
 
 
-def _row_reader(W: object) -> Callable[[np.ndarray], np.ndarray]:
-    """A function from feature ids to their weight rows (k, L) in float64."""
+def _weight_matrix(W: object) -> np.ndarray | sp.csr_matrix:
+    """The weights as a dense array or a CSR matrix with a row per feature."""
     if sp.issparse(W):
-        csr = sp.csr_matrix(W)
-
-        def sparse_rows(terms: np.ndarray) -> np.ndarray:
-            return csr[terms].toarray().astype(np.float64)
-
-        return sparse_rows
-    if hasattr(W, "detach"):  # a torch tensor
-        dense = W.detach().cpu().numpy()  # type: ignore[attr-defined]
-    else:
-        dense = np.asarray(W)
-
-    def dense_rows(terms: np.ndarray) -> np.ndarray:
-        return dense[terms].astype(np.float64)
-
-    return dense_rows
+        return sp.csr_matrix(W)
+    if hasattr(W, "detach"):  # a torch tensor: a view of its memory, no copy
+        return W.detach().cpu().numpy()  # type: ignore[attr-defined]
+    return np.asarray(W)
