@@ -595,6 +595,90 @@ def _count(values: Sequence[str]) -> dict[str, int]:
     return out
 
 
+# -- 1c. faster, inexact inference ------------------------------------------------------------
+def inference_modes(
+    registry: Registry,
+    corpus: Corpus,
+    model: XMTCModel,
+    model_name: str,
+    args: argparse.Namespace,
+    threads: int,
+) -> dict[str, Any] | None:
+    """The compare section's trials in harness mode under each inference mode the model
+    offers (``set_inference``: exact, int8, compile), one mode after another at
+    ``threads`` threads: seconds per trial, model time per forward pass, and how many
+    trials end differently from exact inference (outcome, or adversarial text)."""
+    if not hasattr(model, "set_inference"):
+        return None
+    from plugins.models.fast_inference import compiler_available
+
+    cfg = EvalConfig(
+        dataset=args.dataset,
+        model=model_name,
+        importance="mask",
+        substituter="glove",
+        similarity="use",
+        max_batch=args.max_batch,
+        seed=args.seed,
+    )
+    plan, test_words, _ = plan_trials(
+        corpus, model, args.trials, cfg.k, args.seed, cfg.labels_per_bin
+    )
+    modes = ["exact", "int8"]
+    if compiler_available() and not getattr(model, "is_tree", False):
+        modes.append("compile")
+    rows = []
+    exact: list[TrialResult | None] = []
+    try:
+        for name in modes:
+            model.set_inference(name)  # type: ignore[attr-defined]
+            mode = make_mode("harness", registry, cfg, model, one_at_a_time=False, threads=threads)
+            mode.encoder(["warm up"])
+            mode.encoder.seconds, mode.encoder.calls, mode.encoder.texts = 0.0, 0, 0
+            with thread_limit(threads):  # compiles here, outside the timings
+                for p in plan[:3]:
+                    words = test_words[p.doc_row]
+                    model.predict_proba([words, [model.mask_token, *words[1:]]])
+            load = list(os.getloadavg())
+            for p in plan:
+                try:
+                    mode.results.append(
+                        run_trial(
+                            mode, model, test_words[p.doc_row], Goal("positive", p.targets, cfg.k)
+                        )
+                    )
+                except Exception as exc:
+                    mode.results.append(None)
+                    mode.errors.append(f"{exc.__class__.__name__}: {exc}")
+            if name == "exact":
+                exact = mode.results
+            summary = mode.summary(len(plan), None)
+            passes = summary["forward_passes_per_trial"] * max(1, len(plan))
+            rows.append(
+                {
+                    "inference": name,
+                    "threads": threads,
+                    "load_before": load,
+                    "seconds_per_trial": summary["seconds_per_trial"],
+                    "model_ms_per_forward_pass": 1000 * summary["model_s"] / max(1.0, passes),
+                    "outcomes_differ": sum(
+                        (a is None) != (b is None) or (a and b and a.outcome != b.outcome)
+                        for a, b in zip(mode.results, exact, strict=True)
+                    ),
+                    "texts_differ": sum(
+                        bool(_same(a, b)) for a, b in zip(mode.results, exact, strict=True)
+                    ),
+                    "errors": mode.errors,
+                }
+            )
+    finally:
+        model.set_inference("exact")  # type: ignore[attr-defined]
+    base = rows[0]["seconds_per_trial"]
+    for r in rows:
+        r["speedup_vs_exact"] = base / max(r["seconds_per_trial"], 1e-12)
+    return {"model": model_name, "trials": len(plan), "rows": rows}
+
+
 # -- 1b. the model's query cost: dense against sparse ---------------------------------------
 def query_costs(
     corpus: Corpus, model: XMTCModel, model_name: str, args: argparse.Namespace
@@ -935,6 +1019,26 @@ def tables(res: dict[str, Any]) -> str:
                     f"{'–' if not reuse else _pct(served)} |"
                 )
             lines.append("")
+    inference = res.get("inference", [])
+    if inference:
+        lines += [
+            "Faster, inexact inference (off by default; harness mode, the compare section's "
+            "trials, one inference mode after another):",
+            "",
+            "| model | inference | threads | s/trial | model ms per forward pass | speed-up "
+            "against exact | trials with another outcome | trials with another adversarial "
+            "text |",
+            "|---|---|---:|---:|---:|---:|---:|---:|",
+        ]
+        for block in inference:
+            for r in block["rows"]:
+                lines.append(
+                    f"| {block['model']} | {r['inference']} | {r['threads']} | "
+                    f"{r['seconds_per_trial']:.2f} | {r['model_ms_per_forward_pass']:.2f} | "
+                    f"{r['speedup_vs_exact']:.2f}x | {r['outcomes_differ']}/{block['trials']} | "
+                    f"{r['texts_differ']}/{block['trials']} |"
+                )
+        lines.append("")
     queries = res.get("queries", [])
     if queries:
         lines += [
@@ -1281,6 +1385,22 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
                 res["compare"].append(
                     compare_modes(registry, corpus, model_of(name), name, args, sampler)
                 )
+        if "inference" in args.sections:
+            res["inference"] = []
+            for name in args.models:
+                best = next(
+                    (
+                        r["harness"].get("threads")
+                        for r in res.get("compare", [])
+                        if r["model"] == name
+                    ),
+                    None,
+                )
+                got = inference_modes(
+                    registry, corpus, model_of(name), name, args, best or args.threads[0]
+                )
+                if got is not None:
+                    res["inference"].append(got)
         if "queries" in args.sections:
             res["queries"] = [
                 query_costs(corpus, model_of(name), name, args) for name in args.models

@@ -39,6 +39,7 @@ from harness.model import Words, XMTCModel
 from plugins.common.glove import DEFAULT as GLOVE_DEFAULT
 from plugins.common.glove import load_glove
 from plugins.models.attentionxml_tree import AttentionXMLTree, TreeLevelNet, fit_tree
+from plugins.models.fast_inference import MODES, compiled_copy, compiler_available, int8_copy
 from plugins.models.label_tree import (
     LabelTree,
     balanced_cluster_size,
@@ -126,14 +127,13 @@ class AttentionXMLNet(WordEncoder):
         return torch.cat([self.attention.weight, self.fc[0].weight], dim=0)
 
     def logits_from_projection(
-        self, P: torch.Tensor, lengths: torch.Tensor | None = None
+        self, P: torch.Tensor, mask: torch.Tensor | None = None
     ) -> torch.Tensor:
         """Logits (B, L) from ``P`` (B, L + fc, T) = head @ context vectors (zero at padding);
-        ``lengths`` masks the padding of rows shorter than T (None: none is)."""
+        ``mask`` (B, T) marks the real steps when some row is shorter than T."""
         n_labels = self.attention.out_features
         scores = P[:, :n_labels]
-        if lengths is not None and bool((lengths < P.shape[2]).any()):
-            mask = length_mask(lengths, P.shape[2], P.device)
+        if mask is not None:
             scores = scores.masked_fill(~mask[:, None, :], float("-inf"))
         att = torch.softmax(scores, dim=-1)  # (B, L, T)
         z = torch.relu(torch.matmul(att, P[:, n_labels:].transpose(1, 2)) + self.fc[0].bias)
@@ -157,7 +157,7 @@ class AttentionXMLNet(WordEncoder):
         for chunk in self._chunks(lens, max(lens)):
             width = max(lens[i] for i in chunk)
             P = torch.matmul(head, h[chunk, :width].transpose(1, 2))
-            out[chunk] = self.logits_from_projection(P, lengths[chunk])
+            out[chunk] = self.logits_from_projection(P, _ragged(lengths[chunk], width))
         return out
 
     def infer(self, ids: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
@@ -213,8 +213,15 @@ class AttentionXMLNet(WordEncoder):
                     torch.add(fpart, bpart, out=P[j, :, s:e])
                 if n < width:
                     P[j, :, n:] = 0.0
-            out[chunk] = self.logits_from_projection(P, lengths[chunk])
+            out[chunk] = self.logits_from_projection(P, _ragged(lengths[chunk], width))
         return out
+
+
+def _ragged(lengths: torch.Tensor, width: int) -> torch.Tensor | None:
+    """The (B, width) mask of real steps, or None when every row is ``width`` long."""
+    if bool((lengths < width).any()):
+        return length_mask(lengths, width, lengths.device)
+    return None
 
 
 HEAD_CHUNK_BYTES = 1 << 20
@@ -264,6 +271,8 @@ class AttentionXML(XMTCModel):
         self.device = resolve_device(options["device"])
         self._planner = ReusePlanner()
         self._word_ids: WordIds | None = None
+        self.inference = "exact"
+        self._fast: AttentionXMLNet | AttentionXMLTree | None = None
 
     def uses_tree(self, n_labels: int | None = None) -> bool:
         """Whether ``fit`` trains the label tree for this many labels (default: the model's)."""
@@ -413,6 +422,7 @@ class AttentionXML(XMTCModel):
         o = self.options
         self.label_names = list(label_names)
         self._planner.clear()
+        self._fast, self.inference = None, "exact"
         if self.uses_tree():
             return self._fit_tree(docs, Y, loss, seed=seed, progress=progress)
         self._check_memory()
@@ -506,20 +516,55 @@ class AttentionXML(XMTCModel):
         if self.net is None and self.tree_model is None:
             raise RuntimeError("attentionxml: fit() or load_state() first")
 
+    def set_inference(self, mode: str) -> None:
+        """``exact`` (the default), or a faster inexact mode (:mod:`fast_inference`):
+        ``int8`` (the LSTMs quantised) or ``compile`` (the flat head compiled). Applies to
+        scoring (``predict_proba``, ``predict_topk``); saliency stays exact."""
+        if mode not in MODES:
+            raise UsageError("model.inference", f"{mode!r} is not one of {', '.join(MODES)}")
+        self._require_trained()
+        self._planner.clear()  # kept states belong to the network that computed them
+        self._fast = None
+        self.inference = mode
+        if mode == "exact":
+            return
+        if mode == "compile":
+            if self.tree_model is not None:
+                raise UsageError("model.inference", "compile applies to the flat model only")
+            if not compiler_available():
+                raise UsageError("model.inference", "compile needs a C++ compiler on PATH")
+            self._fast = compiled_copy(self._require_net(), "logits_from_projection")
+        elif self.tree_model is not None:
+            nets = [int8_copy(net) for net in self.tree_model.nets]
+            self._fast = AttentionXMLTree(self.tree_model.tree, nets, self.tree_model.beam)
+        else:
+            self._fast = int8_copy(self._require_net())
+
+    def _tree(self) -> AttentionXMLTree | None:
+        if self.tree_model is None:
+            return None
+        return self._fast if self._fast is not None else self.tree_model  # type: ignore[return-value]
+
+    def _flat(self) -> AttentionXMLNet:
+        net = self._require_net()
+        return self._fast if self._fast is not None else net  # type: ignore[return-value]
+
     def _score_plain(self, ids: torch.Tensor, lens: torch.Tensor) -> Any:
-        if self.tree_model is not None:
-            return self.tree_model.scorer(ids, lens)
-        return self._require_net().infer(ids, lens)
+        tree = self._tree()
+        if tree is not None:
+            return tree.scorer(ids, lens)
+        return self._flat().infer(ids, lens)
 
     def _score_kept(
         self, ids: torch.Tensor, lens: torch.Tensor
     ) -> tuple[Any, list[list[FirstLayerStates]]]:
         """Scores of texts to keep, and each text's states (one entry per encoder)."""
-        if self.tree_model is not None:
-            encoded = [net.encode_base(ids, lens) for net in self.tree_model.nets]
-            scorer = self.tree_model.scorer_from([h for h, _ in encoded], lens)
+        tree = self._tree()
+        if tree is not None:
+            encoded = [net.encode_base(ids, lens) for net in tree.nets]
+            scorer = tree.scorer_from([h for h, _ in encoded], lens)
             return scorer, [[st[i] for _, st in encoded] for i in range(ids.shape[0])]
-        logits, states = self._require_net().infer_base(ids, lens)
+        logits, states = self._flat().infer_base(ids, lens)
         return logits, [[st] for st in states]
 
     def _score_reusing(
@@ -530,11 +575,11 @@ class AttentionXML(XMTCModel):
             pairs = zip(texts, steps, strict=True)
             return [Reused(t.states[level], f, b, every) for t, (f, b) in pairs]
 
-        if self.tree_model is not None:
-            nets = self.tree_model.nets
-            hs = [net.encode_reusing(ids, lens, reuses(d)) for d, net in enumerate(nets)]
-            return self.tree_model.scorer_from(hs, lens)
-        return self._require_net().infer_reusing(ids, lens, reuses(0))
+        tree = self._tree()
+        if tree is not None:
+            hs = [net.encode_reusing(ids, lens, reuses(d)) for d, net in enumerate(tree.nets)]
+            return tree.scorer_from(hs, lens)
+        return self._flat().infer_reusing(ids, lens, reuses(0))
 
     def _scored(self, docs: Sequence[Words]) -> Iterator[tuple[np.ndarray, Any]]:
         """(rows, scores) for every document, a batch at a time: flat logits (B, L), or a
@@ -542,6 +587,8 @@ class AttentionXML(XMTCModel):
         is set; the texts run in full, or the re-read parts, are batched by length."""
         self._require_trained()
         (self.net if self.net is not None else self.tree_model).eval()  # type: ignore[union-attr]
+        if self._fast is not None:
+            self._fast.eval()
         encoded = [self.id_array(d) for d in docs]
         bs = self.options["eval_batch_size"]
         dev = self.device
@@ -589,7 +636,7 @@ class AttentionXML(XMTCModel):
         out = np.empty((len(docs), self.n_labels), dtype=np.float32)
         for rows, scores in self._scored(docs):
             if self.tree_model is not None:
-                out[rows] = self.tree_model.dense_from(scores)
+                out[rows] = self.tree_model.dense_from(scores)  # scores hold the networks
             else:
                 out[rows] = torch.sigmoid(scores).float().cpu().numpy()
         return out
@@ -677,6 +724,7 @@ class AttentionXML(XMTCModel):
         saved_tree = extra.get("tree")
         mode = self.options["tree"]
         self._planner.clear()
+        self._fast, self.inference = None, "exact"
         if (saved_tree is not None and mode == "off") or (saved_tree is None and mode == "on"):
             held = "a label tree" if saved_tree is not None else "a flat model"
             raise CheckpointMismatch(f"attentionxml: the checkpoint holds {held} but tree={mode}")
