@@ -195,24 +195,28 @@ class AttentionXMLNet(WordEncoder):
         out = head.new_empty(len(lens), self.attention.out_features)
         for chunk in self._chunks(lens, max(lens)):
             width = max(lens[i] for i in chunk)
-            P = head.new_empty(len(chunk), head.shape[0], width)
-            for j, i in enumerate(chunk):
-                r, n = reuses[i], lens[i]
-                # Outputs inside the shared prefix (suffix) are the kept text's, and so
-                # are their projections: only positions a..n-1 (0..cut-1) are projected.
+            P = head.new_zeros(len(chunk), head.shape[0], width)
+            # Outputs inside the shared prefix (suffix) are the kept text's, and so are
+            # their projections: only positions prefix..n-1 of the forward direction and
+            # 0..n-suffix-1 of the backward one are projected, in one product each.
+            rs = [reuses[i] for i in chunk]
+            new_f = [ahead[i][r.prefix - r.forward_steps :] for i, r in zip(chunk, rs, strict=True)]
+            new_b = [
+                behind[i][r.suffix - r.backward_steps :].flip(0)
+                for i, r in zip(chunk, rs, strict=True)
+            ]
+            qfs = torch.split(head_f @ torch.cat(new_f).T, [x.shape[0] for x in new_f], 1)
+            qbs = torch.split(head_b @ torch.cat(new_b).T, [x.shape[0] for x in new_b], 1)
+            for j, (i, r) in enumerate(zip(chunk, rs, strict=True)):
+                n = lens[i]
                 a, cut = r.prefix, n - r.suffix
                 pf, pb = r.states.extra["pf"], r.states.extra["pb"]
                 shift = pf.shape[1] - n
-                qf = head_f @ ahead[i][a - r.forward_steps :].T
-                back = behind[i][r.suffix - r.backward_steps :]
-                qb = head_b @ back.flip(0).T
-                cuts = sorted({0, a, cut, n})
-                for s, e in zip(cuts, cuts[1:], strict=False):
-                    fpart = pf[:, s:e] if e <= a else qf[:, s - a : e - a]
-                    bpart = pb[:, s + shift : e + shift] if s >= cut else qb[:, s:e]
-                    torch.add(fpart, bpart, out=P[j, :, s:e])
-                if n < width:
-                    P[j, :, n:] = 0.0
+                fwd = torch.cat([pf[:, :a], qfs[j]], dim=1) if a else qfs[j]
+                bwd = qbs[j]
+                if cut < n:
+                    bwd = torch.cat([bwd, pb[:, cut + shift : n + shift]], dim=1)
+                torch.add(fwd, bwd, out=P[j, :, :n])
             out[chunk] = self.logits_from_projection(P, _ragged(lengths[chunk], width))
         return out
 
