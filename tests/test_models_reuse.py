@@ -294,3 +294,26 @@ def test_the_engine_makes_the_model_forget_between_trials() -> None:
     assert len(model._planner) == 1 and model.reuse_stats.reused == 2
     engine.clear()
     assert len(model._planner) == 0
+
+
+def test_inexact_inference_is_opt_in_and_switches_back() -> None:
+    from harness.errors import UsageError
+
+    corpus = synthetic()
+    model = train("attentionxml", corpus, AXML)
+    docs = [d.words for d in corpus.test[:20]]
+    exact = model.predict_proba(docs)
+    assert model.inference == "exact"
+    model.set_inference("int8")
+    quantised = model.predict_proba(docs)
+    assert not np.array_equal(quantised, exact)  # int8 LSTMs: other scores
+    np.testing.assert_allclose(quantised, exact, atol=0.05)  # but close
+    model.set_inference("exact")
+    np.testing.assert_allclose(model.predict_proba(docs), exact, rtol=1e-5, atol=1e-7)
+    with pytest.raises(UsageError, match="not one of"):
+        model.set_inference("fp16")
+    tree = train("attentionxml", corpus, {**AXML, "tree": "on", "beam": 3, "cluster_size": 5})
+    with pytest.raises(UsageError, match="flat model only"):
+        tree.set_inference("compile")
+    tree.set_inference("int8")
+    assert tree.predict_topk(docs, 3)[0].shape == (20, 3)

@@ -7,7 +7,8 @@ reused. ``compile``: the flat head's label-wise attention compiled by ``torch.co
 (inductor, which needs a C++ compiler on CPU). Both change scores by more than float
 rounding, so attack outcomes may differ from exact inference; ``bench/attack.py``'s
 ``inference`` section measures the speed and the share of trials that differ. Nothing in
-the harness turns them on.
+the harness turns them on. (torch marks ``torch.ao.quantization`` deprecated in favour of
+the separate torchao package, which is not a dependency; it still works in torch 2.13.)
 """
 
 from __future__ import annotations
@@ -25,8 +26,9 @@ MODES = ("exact", "int8", "compile")
 def int8_copy(module: nn.Module) -> nn.Module:
     """A copy of ``module`` (eval mode) with every ``nn.LSTM`` quantised to int8."""
     out = copy.deepcopy(module).eval()
-    with warnings.catch_warnings():  # torch deprecates the quantised tensor constructors
+    with warnings.catch_warnings():  # torch deprecates torch.ao.quantization (for torchao)
         warnings.simplefilter("ignore", UserWarning)
+        warnings.simplefilter("ignore", DeprecationWarning)
         return torch.ao.quantization.quantize_dynamic(out, {nn.LSTM}, dtype=torch.qint8)
 
 
