@@ -4,9 +4,9 @@ One seeded set of positive-targeted trials (pairs drawn from every frequency bin
 campaign draws them) is attacked twice in one process, trial by trial and interleaved so
 that both runs see the same machine load:
 
-* ``harness`` — :class:`QueryEngine` + :class:`GreedySearch` exactly as
-  :class:`harness.attack.campaign.Campaign` wires them (batches of ``max_batch`` texts
-  padded to the longest one, deduplication, the per-trial LRU cache);
+* ``harness`` — the :class:`harness.attack.attack.Attack` the campaign's executors run, built
+  by :class:`harness.attack.build.AttackBuilder` (batches of ``max_batch`` texts padded to
+  the longest one, deduplication, the per-trial LRU cache);
 * ``one-at-a-time`` — the same Algorithm 1 with an engine that sends every text in its own
   forward pass, padded to the model's maximum length (``XMTCModel.pad_to``), with no
   cache and no deduplication; the similarity encoder also gets one text per call.
@@ -56,18 +56,17 @@ if str(REPO) not in sys.path:
 
 import numpy as np  # noqa: E402
 
-from harness.attack.campaign import EvalConfig, build_parts, predict_topk  # noqa: E402
+from harness.attack.attack import Attack  # noqa: E402
+from harness.attack.build import AttackBuilder, AttackSpec  # noqa: E402
 from harness.attack.engine import QueryEngine  # noqa: E402
-from harness.attack.goals import Goal, top_k  # noqa: E402
-from harness.attack.sampling import (  # noqa: E402
-    PlannedTrial,
-    make_bins,
-    plan_positive,
-    positive_pool,
-)
-from harness.attack.search import GreedySearch, SearchSettings, TrialResult  # noqa: E402
+from harness.attack.search import TrialResult  # noqa: E402
+from harness.campaign.config import SamplingConfig  # noqa: E402
+from harness.campaign.predictions import predict_topk  # noqa: E402
+from harness.campaign.sampling import Draw, make_bins, plan_positive, positive_pool  # noqa: E402
+from harness.components import PluginChoice  # noqa: E402
+from harness.contracts.model import XMTCModel  # noqa: E402
 from harness.data import Corpus  # noqa: E402
-from harness.model import XMTCModel  # noqa: E402
+from harness.ranking import TopK, top_k  # noqa: E402
 from harness.registry import Registry, load_registry  # noqa: E402
 
 MODEL_PLUGINS = ("plugins.models.linear", "plugins.models.attentionxml")
@@ -230,17 +229,16 @@ class OneQueryAtATime(QueryEngine):
     def __init__(self, model: XMTCModel):
         super().__init__(model, max_batch=1, use_cache=False)
 
-    def probs(self, texts: Sequence[Sequence[str]]) -> np.ndarray:
-        n = len(texts)
-        self.counters.logical_queries += n
-        out = np.empty((n, self.model.n_labels), dtype=np.float32)
-        for i, text in enumerate(texts):
+    def scores(self, texts: Sequence[Sequence[str]], k: int, labels: Sequence[int]) -> TopK:
+        self.counters.logical_queries += len(texts)
+        rows = []
+        for text in texts:
             t0 = time.perf_counter()
-            out[i] = np.asarray(self.model.predict_proba([text]), dtype=np.float32)[0]
+            rows.append(self.model.predict_topk([text], k, labels))
             self.counters.model_seconds += time.perf_counter() - t0
             self.counters.forward_passes += 1
             self.counters.batches += 1
-        return out
+        return TopK.concat(rows)
 
 
 @dataclass
@@ -248,9 +246,7 @@ class Mode:
     """One way of running the trials, with what it has cost so far."""
 
     name: str
-    engine: QueryEngine
-    search: GreedySearch
-    parts: Any
+    attack: Attack
     encoder: TimedEncoder
     pad_to: int | None
     threads: int = 1
@@ -258,6 +254,10 @@ class Mode:
     wall: float = 0.0
     results: list[TrialResult | None] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
+
+    @property
+    def engine(self) -> QueryEngine:
+        return self.attack.engine
 
     def summary(self, n_trials: int, peak_rss: float | None) -> dict[str, Any]:
         c = self.engine.counters
@@ -293,35 +293,37 @@ class Mode:
 def make_mode(
     name: str,
     registry: Registry,
-    cfg: EvalConfig,
+    spec: AttackSpec,
     model: XMTCModel,
     *,
     one_at_a_time: bool,
     threads: int = 1,
 ) -> Mode:
-    """Fresh plugins (cold substituter and encoder caches) and an engine for one mode."""
-    parts = build_parts(registry, cfg)
-    sim = parts.similarity
+    """Fresh plugins (cold substituter and encoder caches) and an attack for one mode, built
+    by the same :class:`AttackBuilder` a campaign uses; the reference mode swaps in the
+    one-at-a-time engine and full constraint checks."""
+    builder = AttackBuilder(registry, spec)
+    sim = builder.similarity
     encoder = TimedEncoder(sim.encode)
     sim.encode = encoder
     if getattr(sim, "incremental", None) is not None:
         sim.incremental = TimedIncremental(sim.incremental, encoder)
+    engine: QueryEngine | None = None
     if one_at_a_time:
         sim.batch_size = 1
         sim.incremental = None  # every candidate encoded in full, one per call
-        engine: QueryEngine = OneQueryAtATime(model)
-    else:
-        engine = QueryEngine(model, max_batch=cfg.max_batch)
+        engine = OneQueryAtATime(model)
     # The reference loop checks the constraints on every candidate that could be chosen.
-    settings = SearchSettings(max_queries=cfg.max_queries, lazy_checks=not one_at_a_time)
-    search = GreedySearch(parts.importance, parts.substituter, settings)
+    attack = builder.build(model, engine=engine, lazy_checks=not one_at_a_time)
     pad_to = model.max_words if one_at_a_time else None
-    return Mode(name, engine, search, parts, encoder, pad_to, threads, not one_at_a_time)
+    return Mode(name, attack, encoder, pad_to, threads, not one_at_a_time)
 
 
-def run_trial(mode: Mode, model: XMTCModel, words: list[str], goal: Goal) -> TrialResult:
-    """One trial as ``Campaign._one_trial`` runs it (minus the database row), at the
-    mode's thread count; the reference loop with the model's kept states off."""
+def run_trial(
+    mode: Mode, model: XMTCModel, words: list[str], targets: Sequence[int]
+) -> TrialResult:
+    """One trial through the mode's :class:`Attack`, as a campaign's executor runs it, at
+    the mode's thread count; the reference loop with the model's kept states off."""
     model.pad_to = mode.pad_to
     reuse = getattr(model, "reuse_states", None)
     if reuse is not None:
@@ -329,11 +331,8 @@ def run_trial(mode: Mode, model: XMTCModel, words: list[str], goal: Goal) -> Tri
     with thread_limit(mode.threads):
         t0 = time.perf_counter()
         try:
-            sim_check = mode.parts.similarity.start(words)
-            checks = [mode.parts.change_rate.start(words), sim_check]
-            return mode.search.attack(words, goal, mode.engine, checks, sim_check)
+            return mode.attack.run(words, targets)
         finally:
-            mode.engine.clear()
             mode.wall += time.perf_counter() - t0
             model.pad_to = None
             if reuse is not None:
@@ -381,7 +380,7 @@ def get_model(
     from harness.store.session import open_store
     from harness.training import ModelSpec, get_or_train
 
-    spec = ModelSpec.from_options(
+    spec = ModelSpec.resolve(
         registry,
         dataset=args.dataset,
         dataset_options=dataset_options,
@@ -409,30 +408,22 @@ def get_model(
 
 def plan_trials(
     corpus: Corpus, model: XMTCModel, n_trials: int, k: int, seed: int, labels_per_bin: int
-) -> tuple[list[PlannedTrial], list[list[str]], int]:
+) -> tuple[list[Draw], list[list[str]], int]:
     """``n_trials`` positive pairs spread over every frequency bin, as a campaign plans them.
 
     Pairs are drawn with the campaign's sampler (``samples_per_bin`` large enough for every
     bin to contribute) and then taken round-robin across bins, so each bin is represented.
     """
     test_words = [d.words[: model.max_words] for d in corpus.test]
-    if hasattr(model, "predict_topk"):  # the model's own top-k (a tree's beam search)
-        topk = np.vstack(
-            [
-                model.predict_topk(test_words[i : i + 256], k)[0]
-                for i in range(0, len(test_words), 256)
-            ]
-        )
-    else:
-        topk = predict_topk(model, test_words, k, None, progress=False)
+    topk = predict_topk(model, test_words, k, None, progress=False)  # a tree: its beam
     pool = positive_pool(corpus.label_matrix("test"), [topk])
     bins = make_bins(corpus.label_counts, pool, labels_per_bin)
     per_bin = max(1, math.ceil(n_trials / max(1, len(bins))))
     plan = plan_positive(pool, bins, corpus.label_counts, per_bin, seed)
-    by_bin: dict[int, list[PlannedTrial]] = {}
+    by_bin: dict[int, list[Draw]] = {}
     for p in plan:
         by_bin.setdefault(p.bin_index, []).append(p)
-    chosen: list[PlannedTrial] = []
+    chosen: list[Draw] = []
     queues = [list(v) for _, v in sorted(by_bin.items())]
     while len(chosen) < n_trials and any(queues):
         for q in queues:
@@ -457,6 +448,19 @@ def _same(a: TrialResult | None, b: TrialResult | None) -> list[str]:
     return diffs
 
 
+def bench_spec(
+    args: argparse.Namespace, importance: str = "mask", max_queries: int | None = None
+) -> AttackSpec:
+    """The benchmark's attack: positive-targeted, k = 5, GloVe, USE, θ and ε at defaults."""
+    return AttackSpec(
+        importance=PluginChoice(importance),
+        substituter=PluginChoice("glove"),
+        similarity=PluginChoice("use"),
+        max_batch=args.max_batch,
+        max_queries=max_queries,
+    )
+
+
 # -- 1. harness vs one-at-a-time ----------------------------------------------------------------
 def compare_modes(
     registry: Registry,
@@ -466,25 +470,17 @@ def compare_modes(
     args: argparse.Namespace,
     sampler: PeakSampler,
 ) -> dict[str, Any]:
-    cfg = EvalConfig(
-        dataset=args.dataset,
-        model=model_name,
-        importance="mask",
-        substituter="glove",
-        similarity="use",
-        max_batch=args.max_batch,
-        seed=args.seed,
-    )
+    spec = bench_spec(args)
     plan, test_words, n_bins = plan_trials(
-        corpus, model, args.trials, cfg.k, args.seed, cfg.labels_per_bin
+        corpus, model, args.trials, spec.k, args.seed, SamplingConfig().labels_per_bin
     )
     # Every mode at every thread count of the sweep, interleaved trial by trial.
     modes = []
     for t in args.threads:
-        modes.append(make_mode("harness", registry, cfg, model, one_at_a_time=False, threads=t))
+        modes.append(make_mode("harness", registry, spec, model, one_at_a_time=False, threads=t))
         if not args.no_baseline:
             modes.append(
-                make_mode("one-at-a-time", registry, cfg, model, one_at_a_time=True, threads=t)
+                make_mode("one-at-a-time", registry, spec, model, one_at_a_time=True, threads=t)
             )
     # Warm-up outside the timings: the encoder, the GloVe unit vectors, torch's kernels.
     warm = test_words[plan[0].doc_row][:16] if plan else ["warm", "up"]
@@ -498,12 +494,11 @@ def compare_modes(
     stats_before = reuse_stats(model)
     mismatches = []
     for i, p in enumerate(plan):
-        goal = Goal("positive", p.targets, cfg.k)
         words = test_words[p.doc_row]
         for m in modes:
             sampler.label = f"{model_name}/{m.name}/{m.threads}"
             try:
-                m.results.append(run_trial(m, model, words, goal))
+                m.results.append(run_trial(m, model, words, p.targets))
             except Exception as exc:  # recorded, compared, reported; the benchmark goes on
                 m.results.append(None)
                 m.errors.append(f"trial {i}: {exc.__class__.__name__}: {exc}")
@@ -654,17 +649,9 @@ def inference_modes(
         return None
     from plugins.models.fast_inference import compiler_available
 
-    cfg = EvalConfig(
-        dataset=args.dataset,
-        model=model_name,
-        importance="mask",
-        substituter="glove",
-        similarity="use",
-        max_batch=args.max_batch,
-        seed=args.seed,
-    )
+    spec = bench_spec(args)
     plan, test_words, _ = plan_trials(
-        corpus, model, args.trials, cfg.k, args.seed, cfg.labels_per_bin
+        corpus, model, args.trials, spec.k, args.seed, SamplingConfig().labels_per_bin
     )
     modes = ["exact", "int8"]
     if compiler_available() and not getattr(model, "is_tree", False):
@@ -674,7 +661,7 @@ def inference_modes(
     try:
         for name in modes:
             model.set_inference(name)  # type: ignore[attr-defined]
-            mode = make_mode("harness", registry, cfg, model, one_at_a_time=False, threads=threads)
+            mode = make_mode("harness", registry, spec, model, one_at_a_time=False, threads=threads)
             mode.encoder(["warm up"])
             mode.encoder.seconds, mode.encoder.calls, mode.encoder.texts = 0.0, 0, 0
             with thread_limit(threads):  # compiles here, outside the timings
@@ -684,11 +671,7 @@ def inference_modes(
             load = list(os.getloadavg())
             for p in plan:
                 try:
-                    mode.results.append(
-                        run_trial(
-                            mode, model, test_words[p.doc_row], Goal("positive", p.targets, cfg.k)
-                        )
-                    )
+                    mode.results.append(run_trial(mode, model, test_words[p.doc_row], p.targets))
                 except Exception as exc:
                     mode.results.append(None)
                     mode.errors.append(f"{exc.__class__.__name__}: {exc}")
@@ -755,12 +738,11 @@ def query_costs(
     if corpus.n_labels <= args.dense_query_max_labels:
         out["dense_texts_per_s"], parts = rate(model.predict_proba)
         dense_rows = np.vstack(parts)
-    if hasattr(model, "predict_topk"):
-        out["sparse_texts_per_s"], parts = rate(lambda t: model.predict_topk(t, 5, target))
-        if dense_rows is not None:
-            top = np.vstack([p[0] for p in parts])
-            exact = np.vstack([top_k(row, 5) for row in dense_rows])
-            out["topk_agreement"] = float(np.mean(np.all(top == exact, axis=1)))
+    out["sparse_texts_per_s"], parts = rate(lambda t: model.predict_topk(t, 5, target))
+    if dense_rows is not None:
+        top = np.vstack([p.indices for p in parts])
+        exact = np.vstack([top_k(row, 5) for row in dense_rows])
+        out["topk_agreement"] = float(np.mean(np.all(top == exact, axis=1)))
     return out
 
 
@@ -812,17 +794,10 @@ def scaling(
                     rows.append({"length": length, "importance": importance, "skipped": "too slow"})
                     continue
                 imp_queries = length if importance == "mask" else 1
-                cfg = EvalConfig(
-                    dataset=args.dataset,
-                    model=model_name,
-                    importance=importance,
-                    substituter="glove",
-                    similarity="use",
-                    max_batch=args.max_batch,
-                    max_queries=imp_queries + args.scaling_steps * k_sub,
-                    seed=args.seed,
+                spec = bench_spec(
+                    args, importance, max_queries=imp_queries + args.scaling_steps * k_sub
                 )
-                mode = make_mode("harness", registry, cfg, model, one_at_a_time=False)
+                mode = make_mode("harness", registry, spec, model, one_at_a_time=False)
                 mode.encoder(["warm up"])
                 mode.encoder.seconds, mode.encoder.calls, mode.encoder.texts = 0.0, 0, 0
                 imp_s = 0.0
@@ -832,9 +807,8 @@ def scaling(
                     mode.engine.clear()
                     top = [int(x) for x in top_k(probs[0], 5)]
                     target = next((t for t in top if t in labels), top[0])
-                    goal = Goal("positive", (target,), 5)
                     before = mode.engine.counters.snapshot()
-                    r = run_trial(mode, model, words, goal)
+                    r = run_trial(mode, model, words, (target,))
                     used = mode.engine.counters.since(before)
                     imp_s += used.extra_seconds.get("importance", 0.0)
                     outcomes.append(r.outcome)
@@ -882,20 +856,12 @@ def memory_growth(
 ) -> dict[str, Any]:
     """RSS and tracemalloc after each block of trials over a long run (plan cycled if the
     dataset has fewer pairs)."""
-    cfg = EvalConfig(
-        dataset=args.dataset,
-        model=model_name,
-        importance="mask",
-        substituter="glove",
-        similarity="use",
-        max_batch=args.max_batch,
-        seed=args.seed,
-    )
+    spec = bench_spec(args)
     plan, test_words, _ = plan_trials(
-        corpus, model, args.memory_trials, cfg.k, args.seed, cfg.labels_per_bin
+        corpus, model, args.memory_trials, spec.k, args.seed, SamplingConfig().labels_per_bin
     )
     distinct = len(plan)
-    mode = make_mode("harness", registry, cfg, model, one_at_a_time=False)
+    mode = make_mode("harness", registry, spec, model, one_at_a_time=False)
     blocks = []
     gc.collect()
     tracemalloc.start()
@@ -903,7 +869,7 @@ def memory_growth(
     try:
         for i in range(args.memory_trials):
             p = plan[i % len(plan)]
-            run_trial(mode, model, test_words[p.doc_row], Goal("positive", p.targets, cfg.k))
+            run_trial(mode, model, test_words[p.doc_row], p.targets)
             if (i + 1) % args.memory_block == 0 or i + 1 == args.memory_trials:
                 gc.collect()
                 cur, peak = tracemalloc.get_traced_memory()

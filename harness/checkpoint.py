@@ -27,8 +27,8 @@ from safetensors import SafetensorError
 from safetensors.numpy import load_file, save_file
 
 from harness import __version__
+from harness.contracts.model import XMTCModel
 from harness.errors import CheckpointError
-from harness.model import XMTCModel
 from harness.provenance import canonical_json, file_sha256
 
 TENSORS = "model.safetensors"

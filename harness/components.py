@@ -14,16 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from harness.errors import UsageError
-
-KINDS: tuple[str, ...] = (
-    "dataset",
-    "model",
-    "loss",
-    "importance",
-    "substituter",
-    "similarity",
-)
-"""The six plugin kinds, in the order data flows through an evaluation."""
+from harness.vocab import Kind, values
 
 
 @dataclass(frozen=True)
@@ -76,6 +67,18 @@ class Option:
         return out
 
 
+@dataclass(frozen=True)
+class PluginChoice:
+    """A component picked by name, with the options given for it (not yet resolved).
+
+    What a configuration holds for each plugin slot: picklable plain data, resolved against
+    the registry (defaults filled, values checked) only when something is built from it.
+    """
+
+    name: str
+    options: Mapping[str, Any] = field(default_factory=dict)
+
+
 @dataclass
 class Component:
     """A named, described, configurable thing a plugin adds to the harness.
@@ -94,8 +97,10 @@ class Component:
     source: str = field(default="?", compare=False)
 
     def __post_init__(self) -> None:
-        if self.kind not in KINDS:
-            raise ValueError(f"unknown component kind {self.kind!r}; expected one of {KINDS}")
+        if self.kind not in values(Kind):
+            raise ValueError(
+                f"unknown component kind {self.kind!r}; expected one of {values(Kind)}"
+            )
 
     def resolve_options(self, given: Mapping[str, Any] | None = None) -> dict[str, Any]:
         """Defaults overlaid with ``given``, each value coerced and range-checked."""

@@ -16,6 +16,7 @@ from functools import cached_property
 import numpy as np
 import scipy.sparse as sp
 
+from harness.labelstats import propensities
 from harness.text import tokenize
 
 
@@ -37,8 +38,9 @@ class Corpus:
     """Train and test splits over one label space.
 
     ``propensity_a`` / ``propensity_b`` are the Jain et al. (2016) constants for this
-    dataset (METHOD.md §7); a dataset plugin overrides them where the literature does.
-    ``skipped`` counts input lines dropped under ``--skip-bad-lines``, by reason.
+    dataset (docs/method.md, "Rebalanced losses"); a dataset plugin overrides them where the
+    literature does.
+    ``skipped`` counts input lines a reader skipped (its ``skip_bad_lines`` option), by reason.
     """
 
     name: str
@@ -67,6 +69,13 @@ class Corpus:
     def label_counts(self) -> np.ndarray:
         """freq(l): the number of training documents carrying label l."""
         return np.asarray(self.label_matrix("train").sum(axis=0)).ravel().astype(np.int64)
+
+    def propensities(self) -> np.ndarray:
+        """Each label's propensity under this corpus's constants (docs/method.md, "Rebalanced
+        losses"), from its training frequencies."""
+        return propensities(
+            self.label_counts, len(self.train), self.propensity_a, self.propensity_b
+        )
 
     def fingerprint(self) -> str:
         """Hash of the dataset name and its label space; a checkpoint must match it."""

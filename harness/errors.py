@@ -23,12 +23,29 @@ class InputError(HarnessError):
         super().__init__(f"{where}: {message}")
 
 
-class UsageError(HarnessError):
-    """A bad option value or an impossible combination of options."""
+class ConfigError(HarnessError):
+    """A configuration value, or combination of values, the harness refuses.
 
-    def __init__(self, option: str, message: str):
-        self.option = option
-        super().__init__(f"option {option}: {message}")
+    ``field`` names what is at fault as the configuration calls it: a campaign field
+    (``attack.max_change``, ``sampling.labels_per_bin``), a plugin option
+    (``model:linear.epochs``) or, inside :mod:`harness.cli`, a flag. The command line shows
+    a campaign field as its flag (``harness.cli.options.FLAGS``); the core never names flags.
+    """
+
+    def __init__(self, field: str, message: str):
+        self.field = field
+        self.reason = message
+        super().__init__(f"option {field}: {message}")
+
+    @property
+    def option(self) -> str:
+        """The field at fault (the name older callers read)."""
+        return self.field
+
+
+class UsageError(ConfigError):
+    """A :class:`ConfigError` raised where the field is a flag or a plugin option (the
+    command line, plugins validating their own options)."""
 
 
 class PluginError(HarnessError):

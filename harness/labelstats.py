@@ -1,6 +1,7 @@
 """Label statistics shared by losses and metrics: propensities and rebalancing weights.
 
-Both the propensity-scored metrics (METHOD.md §9) and the PW / PW-cb losses (§7) must use the
+Both the propensity-scored metrics and the PW / PW-cb losses
+(docs/method.md, "Metrics" and "Rebalanced losses") must use the
 same propensity model, so it lives here in the core rather than in any one plugin.
 """
 
@@ -8,10 +9,10 @@ from __future__ import annotations
 
 import numpy as np
 
-WEIGHTINGS: tuple[str, ...] = ("none", "pw", "pw-cb")
-"""Per-label loss weightings: plain, propensity-weighted, propensity-weighted class-balanced."""
-NORMALISATIONS: tuple[str, ...] = ("labels", "positives")
-"""How the weights are scaled: mean one over labels, or the positives' total kept."""
+from harness.vocab import Normalisation, Weighting, values
+
+WEIGHTINGS = values(Weighting)
+NORMALISATIONS = values(Normalisation)
 
 
 def _counts(label_counts: np.ndarray) -> np.ndarray:
@@ -48,12 +49,13 @@ def label_weights(
     b: float = 1.5,
     normalise: str = "labels",
 ) -> np.ndarray:
-    """Per-label weights ``w_j`` for the positive part of a rebalanced loss (METHOD.md §7).
+    """Per-label weights ``w_j`` for the positive part of a rebalanced loss (docs/method.md,
+    "Rebalanced losses").
 
     ``none``: 1; ``pw``: ``2/p_j - 1`` (unbiased under missing labels); ``pw-cb``:
     ``C_j (2/p_j - 1)`` with the class-balancing factor ``C_j = (1 - β)/(1 - β^{n_j})`` and
     ``n_j`` raised to 1 for labels with no training example (β^0 = 1 would divide by zero).
-    ``normalise="labels"`` (METHOD.md) scales the weights to mean one over the labels
+    ``normalise="labels"`` (the paper's) scales the weights to mean one over the labels
     (``w <- L w / Σ w``), so the loss scale, and hence the learning rate, does not depend on
     the weighting. ``"positives"`` scales them so the training positives weigh as much in
     total as unweighted (``Σ_j w_j n_j = Σ_j n_j``): the same ranking at the optimum (one

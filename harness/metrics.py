@@ -1,4 +1,4 @@
-"""Ranking metrics for extreme multilabel classification (METHOD.md §9).
+"""Ranking metrics for extreme multilabel classification (docs/method.md, "Metrics").
 
 P@k, nDCG@k and the propensity-scored PSP@k and PSnDCG@k (Jain et al., 2016), computed from a
 dense ``(n_docs, L)`` score matrix and a binary CSR label matrix.
@@ -32,34 +32,11 @@ from collections.abc import Sequence
 import numpy as np
 import scipy.sparse as sp
 
+from harness.ranking import top_k
+
 DEFAULT_KS: tuple[int, ...] = (1, 3, 5)
 CHUNK_ELEMENTS = 1 << 22
 """Score-matrix elements per chunk in :func:`evaluate` (~32 MB of float64)."""
-
-
-def top_k(scores: np.ndarray, k: int) -> np.ndarray:
-    """Indices of the ``k`` best labels per row, best first, ties to the lower label index.
-
-    ``np.argpartition`` alone picks arbitrarily among labels tied at the k-th score, so the
-    k-th largest value ``t`` is found by partition and the selection is made explicitly: all
-    labels above ``t`` plus the lowest-indexed labels equal to ``t``. A stable sort of the k
-    survivors (already in index order) by descending score then keeps ties in index order.
-    """
-    scores = np.asarray(scores)
-    if not np.issubdtype(scores.dtype, np.floating):
-        scores = scores.astype(np.float64)  # negating unsigned or bool scores would wrap
-    n, n_labels = scores.shape
-    k = min(k, n_labels)
-    if k <= 0 or n == 0:
-        return np.zeros((n, max(k, 0)), dtype=np.int64)
-    kth = -np.partition(-scores, k - 1, axis=1)[:, k - 1 : k]
-    above = scores > kth
-    tied = scores == kth
-    room = k - above.sum(axis=1, keepdims=True)
-    chosen = above | (tied & (np.cumsum(tied, axis=1) <= room))
-    idx = np.nonzero(chosen)[1].reshape(n, k)  # row-major: ascending label index per row
-    order = np.argsort(-np.take_along_axis(scores, idx, axis=1), axis=1, kind="stable")
-    return np.take_along_axis(idx, order, axis=1)
 
 
 def _binary_csr(y: sp.spmatrix | sp.sparray) -> sp.csr_matrix:

@@ -4,7 +4,8 @@ Plugins come from three places, loaded the same way:
 
 1. ``registry.yaml`` at the project root: the built-in plugin modules;
 2. the entry-point group ``xmtc_harness`` of every installed distribution;
-3. ``--plugin module.path`` options and the ``XMTC_HARNESS_PLUGINS`` environment variable
+3. modules the caller names (the command line's plugin option) and the
+   ``XMTC_HARNESS_PLUGINS`` environment variable
    (comma separated).
 
 The core never imports a concrete plugin: it only reads module paths from those sources.
@@ -19,14 +20,24 @@ from dataclasses import dataclass, field
 from importlib.metadata import entry_points
 from pathlib import Path
 from types import ModuleType
-from typing import Any
+from typing import TYPE_CHECKING, Any, Literal, overload
 
 import pluggy
 import yaml
 
 from harness import PROJECT, hookspecs
-from harness.components import KINDS, Component
+from harness.components import Component
+from harness.contracts import CONTRACT_CLASSES, CONTRACT_MODULES
 from harness.errors import PluginError
+from harness.vocab import Kind, values
+
+if TYPE_CHECKING:
+    from harness.contracts.constraint import Constraint
+    from harness.contracts.dataset import DatasetReader
+    from harness.contracts.importance import ImportanceScorer
+    from harness.contracts.loss import Loss
+    from harness.contracts.model import XMTCModel
+    from harness.contracts.substituter import Substituter
 
 ENV_PLUGINS = "XMTC_HARNESS_PLUGINS"
 ENV_REGISTRY = "XMTC_HARNESS_REGISTRY"
@@ -70,32 +81,76 @@ class Registry:
     pm: pluggy.PluginManager
     components: dict[str, dict[str, Component]] = field(default_factory=dict)
     sources: dict[str, str] = field(default_factory=dict)
+    extra_plugins: tuple[str, ...] = ()
+    """The modules loaded besides the built-in and installed ones (a worker loads them too)."""
+    registry_file: Path | None = None
+    """The registry file of built-in plugins, when not the default."""
 
     def get(self, kind: str, name: str) -> Component:
         """The component ``name`` of ``kind``; a clear error listing the known names if absent."""
-        if kind not in KINDS:
-            raise PluginError(f"unknown plugin kind {kind!r}; kinds are {', '.join(KINDS)}")
+        if kind not in values(Kind):
+            raise PluginError(f"unknown plugin kind {kind!r}; kinds are {', '.join(Kind)}")
         table = self.components.get(kind, {})
         if name not in table:
             known = ", ".join(sorted(table)) or "(none registered)"
             raise PluginError(f"unknown {kind} {name!r}; known: {known}")
         return table[name]
 
-    def build(self, kind: str, name: str, options: Mapping[str, Any] | None = None) -> Any:
-        """Build component ``name`` of ``kind`` with validated ``options``."""
-        return self.get(kind, name).build(options)
+    @overload
+    def build(
+        self, kind: Literal["dataset"], name: str, options: Mapping[str, Any] | None = None
+    ) -> DatasetReader: ...
+    @overload
+    def build(
+        self, kind: Literal["model"], name: str, options: Mapping[str, Any] | None = None
+    ) -> XMTCModel: ...
+    @overload
+    def build(
+        self, kind: Literal["loss"], name: str, options: Mapping[str, Any] | None = None
+    ) -> Loss: ...
+    @overload
+    def build(
+        self, kind: Literal["importance"], name: str, options: Mapping[str, Any] | None = None
+    ) -> ImportanceScorer: ...
+    @overload
+    def build(
+        self, kind: Literal["substituter"], name: str, options: Mapping[str, Any] | None = None
+    ) -> Substituter: ...
+    @overload
+    def build(
+        self, kind: Literal["similarity"], name: str, options: Mapping[str, Any] | None = None
+    ) -> Constraint: ...
+    def build(self, kind: str, name: str, options: Mapping[str, Any] | None = None) -> object:
+        """Build component ``name`` of ``kind`` with validated ``options``; the object must
+        honour its kind's contract (:mod:`harness.contracts`), else a :class:`PluginError`
+        names the component and what is missing."""
+        comp = self.get(kind, name)
+        return check_contract(comp, comp.build(options))
 
     def names(self, kind: str) -> list[str]:
         return sorted(self.components.get(kind, {}))
 
     def all(self) -> Iterable[Component]:
-        for kind in KINDS:
+        for kind in Kind:
             yield from (self.components.get(kind, {})[n] for n in self.names(kind))
 
     @property
     def hook(self) -> Any:
         """The pluggy hook relay, for firing event hooks."""
         return self.pm.hook
+
+
+def check_contract(comp: Component, obj: object) -> object:
+    """``obj`` if it is an instance of the contract class of ``comp``'s kind."""
+    kind = Kind(comp.kind)
+    contract = getattr(importlib.import_module(CONTRACT_MODULES[kind]), CONTRACT_CLASSES[kind])
+    if not isinstance(obj, contract):
+        raise PluginError(
+            f"{comp.kind} {comp.name!r} from {comp.source}: its factory returned "
+            f"{type(obj).__name__}, which does not provide {contract.__module__}."
+            f"{contract.__name__}"
+        )
+    return obj
 
 
 def _import(module_path: str, source: str) -> ModuleType:
@@ -108,7 +163,9 @@ def _import(module_path: str, source: str) -> ModuleType:
         ) from exc
 
 
-def _plugin_modules(extra: Iterable[str], registry_file: Path | None) -> list[tuple[Any, str]]:
+def _plugin_modules(
+    extra: Iterable[str], registry_file: Path | None, extra_source: str
+) -> list[tuple[Any, str]]:
     """(module or object, source description) for every plugin to load, in load order."""
     loaded: list[tuple[Any, str]] = []
     reg_path = Path(registry_file or os.environ.get(ENV_REGISTRY) or DEFAULT_REGISTRY)
@@ -128,23 +185,29 @@ def _plugin_modules(extra: Iterable[str], registry_file: Path | None) -> list[tu
     for mod in env:
         loaded.append((_import(mod, f"${ENV_PLUGINS}"), f"${ENV_PLUGINS}"))
     for mod in extra:
-        loaded.append((_import(mod, "--plugin"), "--plugin"))
+        loaded.append((_import(mod, extra_source), extra_source))
     return loaded
 
 
-def load_registry(extra_plugins: Iterable[str] = (), registry_file: Path | None = None) -> Registry:
+def load_registry(
+    extra_plugins: Iterable[str] = (),
+    registry_file: Path | None = None,
+    extra_source: str = "extra plugins",
+) -> Registry:
     """Load every plugin and collect the components they register.
 
     A name registered twice within a kind is an error naming both sources, unless the later
     component sets ``replaces=True`` (how a third party overrides a built-in).
+    ``extra_source`` says where ``extra_plugins`` came from, in messages and listings.
     """
     pm = pluggy.PluginManager(PROJECT)
     pm.add_hookspecs(hookspecs)
-    reg = Registry(pm=pm)
-    for obj, source in _plugin_modules(extra_plugins, registry_file):
+    extra = tuple(extra_plugins)
+    reg = Registry(pm=pm, extra_plugins=extra, registry_file=registry_file)
+    for obj, source in _plugin_modules(extra, registry_file, extra_source):
         name = getattr(obj, "__name__", repr(obj))
         if pm.is_registered(obj) or pm.get_plugin(name) is not None:
-            continue  # the same module named twice (say, registry.yaml and --plugin)
+            continue  # the same module named twice (say, in registry.yaml and by the caller)
         try:
             pm.register(obj, name=name)
         except Exception as exc:

@@ -20,7 +20,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from sqlalchemy import select
 
 from harness.checkpoint import (
     CheckpointCorrupt,
@@ -29,12 +28,12 @@ from harness.checkpoint import (
     load_checkpoint,
     save_checkpoint,
 )
+from harness.contracts.model import XMTCModel
 from harness.data import Corpus
 from harness.errors import UsageError
-from harness.labelstats import propensities
 from harness.metrics import evaluate
-from harness.model import XMTCModel
 from harness.provenance import config_hash, package_versions
+from harness.store.models import find_by_spec, record_model, same_plugins_and_seed
 from harness.store.schema import TrainedModel
 from harness.store.session import Store
 
@@ -106,9 +105,6 @@ class ModelSpec:
             seed=seed,
         )
 
-    from_options = resolve
-    """Alias of :meth:`resolve`."""
-
 
 def seed_all(seed: int) -> None:
     """Seed python, numpy and torch (every device) before building and training a model."""
@@ -129,21 +125,10 @@ def find_trained(store: Store, spec: ModelSpec, registry: Any = None) -> Trained
     again with today's defaults and compared by hash. Without this, every new option would
     orphan every trained model.
     """
-    with store.read() as s:
-        row = s.scalar(select(TrainedModel).where(TrainedModel.spec_hash == spec.hash()))
-        if row is not None or registry is None:
-            return row
-        candidates = s.scalars(
-            select(TrainedModel)
-            .where(
-                TrainedModel.dataset == spec.dataset,
-                TrainedModel.model == spec.model,
-                TrainedModel.loss == spec.loss,
-                TrainedModel.seed == spec.seed,
-            )
-            .order_by(TrainedModel.id)
-        ).all()
-    for cand in candidates:
+    row = find_by_spec(store, spec.hash())
+    if row is not None or registry is None:
+        return row
+    for cand in same_plugins_and_seed(store, spec.dataset, spec.model, spec.loss, spec.seed):
         config = cand.config or {}
         try:
             again = ModelSpec.resolve(
@@ -167,10 +152,7 @@ def evaluate_model(model: XMTCModel, corpus: Corpus, split: str = "test") -> dic
     """P@k, nDCG@k, PSP@k and PSnDCG@k (k = 1, 3, 5) of ``model`` on a split."""
     docs = corpus.split(split)
     scores = model.predict_proba([d.words for d in docs])
-    props = propensities(
-        corpus.label_counts, len(corpus.train), corpus.propensity_a, corpus.propensity_b
-    )
-    return evaluate(scores, corpus.label_matrix(split), props, ks=METRIC_KS)
+    return evaluate(scores, corpus.label_matrix(split), corpus.propensities(), ks=METRIC_KS)
 
 
 def train_and_record(
@@ -212,6 +194,7 @@ def train_and_record(
     ckpt = Path(model_dir) / spec.hash()
     values: dict[str, Any] = {
         "dataset": spec.dataset,
+        "corpus": corpus.name,
         "dataset_fingerprint": corpus.fingerprint(),
         "model": spec.model,
         "model_options": spec.model_options,
@@ -227,20 +210,18 @@ def train_and_record(
         "package_versions": package_versions(),
         "config": spec.config(),
     }
-    winner: list[tuple[XMTCModel, TrainedModel]] = []
+    adopted: list[XMTCModel] = []
 
-    def record(s: Any) -> TrainedModel:
-        # Save and record under the database's write lock: two processes that trained the
-        # same spec at once then save one after the other, and the second sees the first.
-        if store.is_sqlite:
-            s.connection().exec_driver_sql("BEGIN IMMEDIATE")
-        row = s.scalar(select(TrainedModel).where(TrainedModel.spec_hash == spec.hash()))
-        if keep_existing and row is not None:
-            intact = _load_intact(registry, row, corpus)
-            if intact is not None:
-                winner.append((intact, row))
-                return row
-        values["checkpoint_hash"] = save_checkpoint(
+    def intact(row: TrainedModel) -> bool:
+        if not keep_existing:
+            return False
+        other = _load_intact(registry, row, corpus)
+        if other is not None:
+            adopted.append(other)
+        return other is not None
+
+    def save() -> str:
+        return save_checkpoint(
             model,
             ckpt,
             model_name=spec.model,
@@ -249,19 +230,11 @@ def train_and_record(
             fingerprint=corpus.fingerprint(),
             meta={"spec": spec.config(), "metrics": metrics, "train_seconds": train_seconds},
         )
-        if row is None:
-            row = TrainedModel(spec_hash=spec.hash(), **values)
-            s.add(row)
-        else:
-            for k, v in values.items():
-                setattr(row, k, v)
-        s.flush()
-        return row
 
-    row = store.write(record)
-    if winner:
+    row, was_adopted = record_model(store, spec.hash(), values, save, adopt=intact)
+    if was_adopted:
         log.info("spec %s was recorded by another process meanwhile; using it", spec.hash())
-        return winner[-1]
+        return adopted[-1], row
     return model, row
 
 

@@ -7,7 +7,6 @@ from dataclasses import replace
 
 import numpy as np
 import pytest
-from test_models_common import registry, synthetic, train
 
 from harness import checkpoint as ck
 from harness.checkpoint import (
@@ -21,6 +20,7 @@ from harness.checkpoint import (
     load_checkpoint,
     save_checkpoint,
 )
+from tests.helpers.models import registry, synthetic, train
 
 OPTS = {"epochs": 2, "batch_size": 64, "lr": 0.1}
 

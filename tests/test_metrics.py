@@ -1,4 +1,5 @@
-"""Metrics against a loop-based reference written straight from METHOD.md §9 / pyxclib."""
+"""Metrics against a loop-based reference written straight from docs/method.md ("Metrics")
+and pyxclib."""
 
 from __future__ import annotations
 
@@ -9,7 +10,8 @@ import pytest
 import scipy.sparse as sp
 
 from harness.labelstats import propensities
-from harness.metrics import MetricAccumulator, evaluate, top_k
+from harness.metrics import MetricAccumulator, evaluate
+from harness.ranking import top_k
 
 
 def reference(scores: np.ndarray, y: np.ndarray, p: np.ndarray, k: int) -> dict[str, float]:

@@ -11,9 +11,11 @@ from pathlib import Path
 
 import pytest
 
-from harness.components import KINDS, Component, Option
+from harness.components import Component, Option
 from harness.errors import PluginError, UsageError
 from harness.registry import load_registry, read_registry_file
+from harness.vocab import Kind
+from tests.helpers.cli import cli_cmd
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -124,7 +126,7 @@ def _cli(
     if pythonpath is not None:
         full_env["PYTHONPATH"] = os.pathsep.join([str(pythonpath), str(REPO)])
     return subprocess.run(
-        [sys.executable, "-c", "from harness.cli import main; main()", *args],
+        cli_cmd(args),
         capture_output=True,
         text=True,
         env=full_env,
@@ -135,7 +137,7 @@ def _cli(
 def test_builtin_registry_lists_six_kinds() -> None:
     res = _cli(["plugins"])
     assert res.returncode == 0, res.stderr
-    for kind in KINDS:
+    for kind in Kind:
         assert f"{kind} (" in res.stdout
     assert "bce" in res.stdout and "builtin (registry.yaml)" in res.stdout
 

@@ -1,4 +1,5 @@
-"""One candidate filter for every substituter, so all of them obey METHOD.md §4 alike.
+"""One candidate filter for every substituter, so all of them obey the same rules
+(docs/method.md, "Substitution").
 
 A candidate must be a real, different, attackable word as the attack sees it: not the
 original word in any case, not a stopword, not punctuation, not a WordPiece continuation

@@ -1,4 +1,5 @@
-"""Algorithm 1 of the paper (METHOD.md §4): greedy word substitution in importance order.
+"""Algorithm 1 of the paper (docs/method.md, "Search"): greedy word substitution in importance
+order.
 
 For the t-th most important word, every candidate replacement is scored in one batch
 against the *current* text S_{t-1}; candidates breaking a constraint are dropped; a
@@ -16,19 +17,17 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from harness.attack.engine import QueryEngine
-from harness.attack.goals import Goal, ranks, top_k
-from harness.attack.protocols import (
-    ConstraintCheck,
-    ImportanceScorer,
-    SimilarityCheck,
-    Substituter,
-)
+from harness.attack.goals import Goal
+from harness.contracts.constraint import ConstraintCheck, SimilarityCheck
+from harness.contracts.importance import ImportanceScorer
+from harness.contracts.substituter import Substituter
 from harness.text import is_attackable, tokenize
+from harness.vocab import Outcome
 
 
 @dataclass
-class Step:
-    """One accepted substitution."""
+class Substitution:
+    """One word replacement the search accepted, in the order it made them."""
 
     step: int
     position: int
@@ -44,7 +43,7 @@ class TrialResult:
     outcome: str
     original: list[str]
     adversarial: list[str]
-    steps: list[Step] = field(default_factory=list)
+    substitutions: list[Substitution] = field(default_factory=list)
     similarity: float | None = None
     rank_before: int | None = None
     rank_after: int | None = None
@@ -119,14 +118,14 @@ class GreedySearch:
     ) -> TrialResult:
         """Attack ``words`` (already truncated to what the model sees) towards ``goal``."""
         original = list(words)
-        primary = goal.targets[0]
-        base = engine.probs([original])
+        k, targets = goal.k, goal.targets
+        base = engine.scores([original], k, targets)
         result = TrialResult(
-            outcome="skipped-not-attackable",
+            outcome=Outcome.SKIPPED_NOT_ATTACKABLE,
             original=original,
             adversarial=list(original),
-            rank_before=int(ranks(base, [primary])[0, 0]),
-            topk_before=[int(x) for x in top_k(base[0], goal.k)],
+            rank_before=base.rank_of(0),
+            topk_before=[int(x) for x in base.indices[0, :k]],
         )
         if not goal.attackable(base):
             result.rank_after = result.rank_before
@@ -140,7 +139,7 @@ class GreedySearch:
         start_queries = engine.counters.logical_queries
         t0 = time.perf_counter()
         importance = np.asarray(
-            self.importance.scores(original, positions, engine, goal, base[0]), dtype=np.float64
+            self.importance.scores(original, positions, engine, goal, base), dtype=np.float64
         )
         engine.counters.add_time("importance", time.perf_counter() - t0)
         # Stable sort: ties keep document order, so runs are reproducible.
@@ -153,16 +152,16 @@ class GreedySearch:
         current_probs = base
         n_changed = 0
         goal_met_but_constrained = False
-        outcome = "words-exhausted"
+        outcome = Outcome.WORDS_EXHAUSTED
         for pos in order:
             if n_changed + 1 > budget:
-                outcome = "budget-exhausted"
+                outcome = Outcome.BUDGET_EXHAUSTED
                 break
             if (
                 self.settings.max_queries is not None
                 and engine.counters.logical_queries - start_queries >= self.settings.max_queries
             ):
-                outcome = "budget-exhausted"
+                outcome = Outcome.BUDGET_EXHAUSTED
                 break
             t0 = time.perf_counter()
             cands = source.candidates(current, pos)
@@ -172,7 +171,7 @@ class GreedySearch:
             if not cands:
                 continue
             texts = [current[:pos] + [c] + current[pos + 1 :] for c in cands]
-            probs = engine.probs(texts)
+            probs = engine.scores(texts, k, targets)
             gamma = goal.gamma(current_probs)
             gains = goal.progress(probs, gamma) - goal.progress(current_probs, gamma)[0]
             met = goal.is_met(probs)
@@ -196,22 +195,22 @@ class GreedySearch:
                 else:
                     best = int(winners[0])
                 self._accept(result, current, pos, cands[best], float(gains[best]))
-                current_probs = probs[best : best + 1]
+                current_probs = probs.rows(best)
                 n_changed += 1
-                outcome = "success"
+                outcome = Outcome.SUCCESS
                 break
             allowed = consider[ok & (gains[consider] > 0)]
             if len(allowed):
                 best = int(allowed[int(np.argmax(gains[allowed]))])
                 self._accept(result, current, pos, cands[best], float(gains[best]))
-                current_probs = probs[best : best + 1]
+                current_probs = probs.rows(best)
                 n_changed += 1
-        if outcome != "success" and goal_met_but_constrained:
-            outcome = "goal-met-constraint-failed"
+        if outcome != Outcome.SUCCESS and goal_met_but_constrained:
+            outcome = Outcome.GOAL_MET_CONSTRAINT_FAILED
         result.outcome = outcome
         result.adversarial = current
-        result.rank_after = int(ranks(current_probs, [primary])[0, 0])
-        result.topk_after = [int(x) for x in top_k(current_probs[0], goal.k)]
+        result.rank_after = current_probs.rank_of(0)
+        result.topk_after = [int(x) for x in current_probs.indices[0, :k]]
         if similarity is not None:
             t0 = time.perf_counter()
             result.similarity = float(np.asarray(similarity.similarity([current]))[0])
@@ -274,5 +273,6 @@ class GreedySearch:
 
     @staticmethod
     def _accept(result: TrialResult, current: list[str], pos: int, word: str, gain: float) -> None:
-        result.steps.append(Step(len(result.steps) + 1, pos, current[pos], word, gain))
+        step = Substitution(len(result.substitutions) + 1, pos, current[pos], word, gain)
+        result.substitutions.append(step)
         current[pos] = word

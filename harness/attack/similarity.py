@@ -1,4 +1,5 @@
-"""Sentence-encoder similarity shared by every encoder-based constraint (METHOD.md §5).
+"""Sentence-encoder similarity shared by every encoder-based constraint (docs/method.md,
+"Constraints and similarity").
 
 A plugin supplies only ``encode(texts) -> (N, d) array``; this class adds the parts that must
 be the same everywhere: the original's embedding computed once per document, candidates
@@ -18,8 +19,9 @@ from typing import Any, Protocol
 import numpy as np
 
 from harness.text import detokenize
+from harness.vocab import SimilarityScale, values
 
-SCALES = ("cosine", "angular")
+SCALES = values(SimilarityScale)
 
 Encoder = Callable[[list[str]], np.ndarray]
 

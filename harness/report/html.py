@@ -13,14 +13,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from harness import __version__
-from harness.errors import HarnessError, UsageError
+from harness.errors import ConfigError, HarnessError
+from harness.report.compare_runs import compare_runs, render_comparison
 from harness.report.examples import load_examples, render_html
-from harness.report.leaderboard import (
-    build_leaderboard,
-    compare_runs,
-    render_comparison,
-    render_leaderboard,
-)
+from harness.report.leaderboard import build_leaderboard, render_leaderboard
 from harness.report.plots import (
     comparison_series,
     figure_png_base64,
@@ -83,11 +79,11 @@ def build_report(
 ) -> Path:
     """Write ``out_dir/index.html`` for the selected runs and return its path.
 
-    With exactly two runs selected by ``--run`` the page also holds their paired
+    With exactly two runs selected by id the page also holds their paired
     comparison (or, when they share no pairs, the reason there is none).
     """
     if out_dir.exists() and not out_dir.is_dir():
-        raise UsageError("--out", f"{out_dir} exists and is not a folder")
+        raise ConfigError("report.out", f"{out_dir} exists and is not a folder")
     runs_html, run_ids = _runs_table(store, flt)
     lb = build_leaderboard(store, flt)
     parts = [

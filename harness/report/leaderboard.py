@@ -1,4 +1,4 @@
-"""Leaderboards and paired comparisons of attack campaigns (METHOD.md §5, §6, §9).
+"""Leaderboards and paired comparisons of attack campaigns (docs/method.md, "Metrics").
 
 Counting rules, the same in every table the harness prints:
 
@@ -10,16 +10,12 @@ Counting rules, the same in every table the harness prints:
   95% Wilson interval (``harness.report.stats``).
 * Similarity and change rate describe the adversarial examples, so they are means over the
   successful trials. The change rate comes twice: the mean of per-trial rates and the pooled
-  rate Σ changed words / Σ words (METHOD.md §5).
+  rate Σ changed words / Σ words (docs/method.md, "Constraints and similarity").
 * Queries, forward passes and seconds are means per attempted trial.
 """
 
 from __future__ import annotations
 
-import csv
-import html
-import io
-import json
 import math
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
@@ -27,27 +23,28 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-from tabulate import tabulate, tabulate_formats
 
-from harness.errors import HarnessError, UsageError
-from harness.report.stats import mcnemar_exact, wilson_interval
+from harness.attack.similarity import to_scale
+from harness.errors import ConfigError, HarnessError
+from harness.report.stats import wilson_interval
+from harness.report.tables import number as _num
+from harness.report.tables import percent as _pct
+from harness.report.tables import render_table
 from harness.store.queries import (
     RunFilter,
     TrialStat,
     get_run,
-    pair_outcomes,
     require_runs,
     run_bin_ranges,
     trial_stats,
 )
 from harness.store.schema import Run
 from harness.store.session import Store
+from harness.vocab import Outcome, SimilarityScale, values
 
-SUCCESS = "success"
-SKIPPED = "skipped-not-attackable"
-ERROR = "error"
-
-SCALES = ("cosine", "angular")
+SUCCESS = Outcome.SUCCESS
+SKIPPED = Outcome.SKIPPED_NOT_ATTACKABLE
+ERROR = Outcome.ERROR
 METRICS = (
     "success",
     "similarity",
@@ -58,9 +55,6 @@ METRICS = (
     "seconds",
     "counts",
 )
-EXTRA_FORMATS = ("csv", "json", "markdown")
-FORMATS = tuple(dict.fromkeys((*tabulate_formats, *EXTRA_FORMATS)))
-"""Every tabulate format plus csv, json and markdown (tabulate already has ``latex``)."""
 
 GROUP_FIELDS = ("dataset", "model", "trained_model_id", "loss", "weighting", "attack", "cluster")
 """What makes runs one row. The trained model's id is part of it: two attentionxml + bce +
@@ -68,11 +62,6 @@ PW-cb models trained with different options (``defer``, epochs, ...) are differe
 while runs of one trained model (more samples, another seed) pool."""
 FIELD_TITLES = {"trained_model_id": "trained model"}
 ALWAYS_SHOWN = ("model", "loss", "weighting")
-
-
-def angular(cos: float | np.ndarray) -> float | np.ndarray:
-    """The angular similarity ``1 − arccos(cos)/π`` (METHOD.md §5), in [0, 1]."""
-    return 1.0 - np.arccos(np.clip(cos, -1.0, 1.0)) / np.pi
 
 
 def scale_note(scale: str) -> str:
@@ -157,7 +146,7 @@ def aggregate(trials: Iterable[TrialStat]) -> CellStats:
         ci_low=float(low),
         ci_high=float(high),
         similarity=_mean(sims),
-        similarity_angular=_mean([float(angular(s)) for s in sims]),
+        similarity_angular=_mean([float(s) for s in to_scale(np.asarray(sims), "angular")]),
         change_rate_mean=_mean(rates),
         change_rate_pooled=sum(t.n_changed for t in wins) / words if words else None,
         queries_per_trial=_mean([t.logical_queries for t in attempted]),
@@ -211,8 +200,13 @@ class Leaderboard:
         return f"bin {index}: {freq_label(*rng)}"
 
 
+def _field_of(run: Run, name: str) -> Any:
+    """A run's value of a group field; a corpus is named by its own name."""
+    return run.corpus_name if name == "dataset" else getattr(run, name)
+
+
 def _group_key(run: Run) -> tuple[Any, ...]:
-    return tuple(getattr(run, f) for f in GROUP_FIELDS)
+    return tuple(_field_of(run, f) for f in GROUP_FIELDS)
 
 
 def _sort_key(key: tuple[Any, ...]) -> tuple[tuple[bool, str], ...]:
@@ -229,7 +223,7 @@ def build_leaderboard(store: Store, flt: RunFilter) -> Leaderboard:
         for run in runs:
             groups[_group_key(run)].append(run)
         shown = [
-            f for f in GROUP_FIELDS if f in ALWAYS_SHOWN or len({getattr(r, f) for r in runs}) > 1
+            f for f in GROUP_FIELDS if f in ALWAYS_SHOWN or len({_field_of(r, f) for r in runs}) > 1
         ]
         by_run: dict[int, list[TrialStat]] = defaultdict(list)
         for t in stats:
@@ -266,14 +260,6 @@ def build_leaderboard(store: Store, flt: RunFilter) -> Leaderboard:
 # -- formatting ---------------------------------------------------------------------------
 
 
-def _pct(x: float | None, digits: int = 1) -> str:
-    return "–" if x is None or math.isnan(x) else f"{100 * x:.{digits}f}"
-
-
-def _num(x: float | None, digits: int = 2) -> str:
-    return "–" if x is None or math.isnan(x) else f"{x:.{digits}f}"
-
-
 def success_text(c: CellStats) -> str:
     if c.n == 0:
         return "– (no attempted trials)"
@@ -281,7 +267,7 @@ def success_text(c: CellStats) -> str:
 
 
 def metric_text(c: CellStats, metric: str, scale: str) -> str:
-    """One cell of the per-bin columns for ``--metric``."""
+    """One cell of the per-bin columns for ``metric``."""
     if metric == "success":
         return success_text(c)
     if metric == "similarity":
@@ -298,7 +284,9 @@ def metric_text(c: CellStats, metric: str, scale: str) -> str:
         return _num(c.seconds_per_trial, 3)
     if metric == "counts":
         return f"{c.successes}/{c.n} ({c.n_errors} err, {c.n_skipped} skip)"
-    raise UsageError("--metric", f"unknown metric {metric!r}; choose from {', '.join(METRICS)}")
+    raise ConfigError(
+        "report.metric", f"unknown metric {metric!r}; choose from {', '.join(METRICS)}"
+    )
 
 
 METRIC_TITLES = {
@@ -449,53 +437,6 @@ def leaderboard_records(
     return out
 
 
-def render_table(
-    headers: Sequence[str],
-    rows: Sequence[Sequence[Any]],
-    fmt: str,
-    *,
-    title: str | None = None,
-    footnotes: Sequence[str] = (),
-    records: list[dict[str, Any]] | None = None,
-    meta: dict[str, Any] | None = None,
-) -> str:
-    """A table as text in any tabulate format, markdown, CSV or JSON.
-
-    CSV and JSON carry ``records`` (raw numbers) instead of the display strings; JSON also
-    carries ``meta`` and the footnotes, so what the numbers mean travels with them.
-    """
-    if fmt not in FORMATS:
-        raise UsageError("--format", f"unknown format {fmt!r}")
-    if fmt in ("csv", "json"):
-        recs = (
-            records if records is not None else [dict(zip(headers, r, strict=True)) for r in rows]
-        )
-        if fmt == "json":
-            doc = {**(meta or {}), "notes": list(footnotes), "rows": recs}
-            return json.dumps(doc, indent=2, default=str)
-        buf = io.StringIO()
-        cols = list(dict.fromkeys(k for rec in recs for k in rec))
-        writer = csv.DictWriter(buf, fieldnames=cols, lineterminator="\n")
-        writer.writeheader()
-        writer.writerows(recs)
-        return buf.getvalue()
-    tablefmt = "pipe" if fmt == "markdown" else fmt
-    body = tabulate(list(rows), headers=list(headers), tablefmt=tablefmt, disable_numparse=True)
-    lines = [title] if title else []
-    text_notes = list(footnotes)
-    if tablefmt.startswith("latex"):
-        head = [f"% {title}"] if title else []
-        return "\n".join([*head, body, *(f"% {n}" for n in text_notes)])
-    if tablefmt in ("html", "unsafehtml"):
-        head = [f"<h3>{html.escape(title)}</h3>"] if title else []
-        foot = [f"<p>{html.escape(n)}</p>" for n in text_notes]
-        return "\n".join([*head, body, *foot])
-    if fmt == "markdown":
-        head = [f"**{title}**", ""] if title else []
-        return "\n".join([*head, body, "", *(f"- {n}" for n in text_notes)])
-    return "\n".join([*lines, body, *text_notes])
-
-
 def render_leaderboard(
     lb: Leaderboard,
     fmt: str = "simple",
@@ -510,8 +451,8 @@ def render_leaderboard(
     ``overall=False`` replaces the overall block by one 'all bins' column of ``metric``;
     ``with_notes=False`` leaves out the counting-rule notes (a page that shows them once).
     """
-    if scale not in SCALES:
-        raise UsageError("--scale", f"choose from {', '.join(SCALES)}")
+    if scale not in values(SimilarityScale):
+        raise ConfigError("report.scale", f"choose from {', '.join(values(SimilarityScale))}")
     if summary:
         headers, rows = summary_table(lb, scale)
         title = f"Attack summary ({lb.selection}); similarity on the {scale} scale"
@@ -551,7 +492,7 @@ def render_run_summary(
         stats = trial_stats(s, [run_id])
         ranges = run_bin_ranges(run)
         header = (
-            f"Run {run.id}: {run.dataset} / {run.model} / {run.loss} / {run.weighting},"
+            f"Run {run.id}: {run.corpus_name} / {run.model} / {run.loss} / {run.weighting},"
             f" {run.attack} attack{' with clustering' if run.cluster else ''}, k={run.k}"
             f" ({run.status}); similarity on the {scale} scale"
         )
@@ -595,202 +536,3 @@ def render_run_summary(
             ]
         )
     return render_table(headers, rows, fmt, title=header, footnotes=notes(scale))
-
-
-# -- paired comparison --------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class PairedCell:
-    """Success of two runs on the same pairs, and McNemar's exact test on the discordant ones."""
-
-    n_pairs: int
-    successes_a: int
-    successes_b: int
-    only_a: int
-    only_b: int
-    rate_a: float
-    rate_b: float
-    ci_a: tuple[float, float]
-    ci_b: tuple[float, float]
-    p_value: float
-
-    @property
-    def difference(self) -> float:
-        """B − A in rate units (multiply by 100 for percentage points)."""
-        return self.rate_b - self.rate_a
-
-
-def paired_cell(outcomes: Sequence[tuple[bool, bool]]) -> PairedCell:
-    n = len(outcomes)
-    a = sum(x for x, _ in outcomes)
-    b = sum(y for _, y in outcomes)
-    only_a = sum(x and not y for x, y in outcomes)
-    only_b = sum(y and not x for x, y in outcomes)
-    if n:
-        ci_a = tuple(map(float, wilson_interval(a, n)))
-        ci_b = tuple(map(float, wilson_interval(b, n)))
-        ra, rb = a / n, b / n
-    else:
-        ci_a = ci_b = (math.nan, math.nan)
-        ra = rb = math.nan
-    return PairedCell(n, a, b, only_a, only_b, ra, rb, ci_a, ci_b, mcnemar_exact(only_a, only_b))  # type: ignore[arg-type]
-
-
-@dataclass
-class Comparison:
-    run_a: int
-    run_b: int
-    label_a: str
-    label_b: str
-    bins: dict[int, PairedCell]
-    bin_ranges: dict[int, tuple[int, int]]
-    overall: PairedCell
-    n_shared: int
-    n_excluded: int
-    n_only_a: int
-    n_only_b: int
-    n_duplicates: int
-
-
-def run_label(run: Run) -> str:
-    clu = ", clustered" if run.cluster else ""
-    return f"run {run.id} ({run.dataset}/{run.model}/{run.loss}/{run.weighting}, {run.attack}{clu})"
-
-
-def compare_runs(store: Store, run_a: int, run_b: int) -> Comparison:
-    """Pair the trials of two runs by (sample_id, target labels) and compare their success.
-
-    A pair counts only where both runs attempted it (neither skipped nor errored); its bin is
-    run A's. If a run attacked the same pair twice, its first trial is used.
-    """
-    if run_a == run_b:
-        raise UsageError("RUN_B", "compare needs two different runs")
-    with store.read() as s:
-        ra, rb = get_run(s, run_a), get_run(s, run_b)
-        la, lb_ = run_label(ra), run_label(rb)
-        ranges = run_bin_ranges(ra)
-        trials_a, trials_b = pair_outcomes(s, run_a), pair_outcomes(s, run_b)
-    dups = 0
-    maps = []
-    for trials in (trials_a, trials_b):
-        m = {}
-        for t in trials:
-            key = (t.sample_id, t.targets)
-            if key in m:
-                dups += 1
-                continue
-            m[key] = t
-        maps.append(m)
-    map_a, map_b = maps
-    shared = [k for k in map_a if k in map_b]
-    if not shared:
-        raise HarnessError(
-            f"runs {run_a} and {run_b} attacked no (sample, target) pair in common, so there is"
-            " nothing to pair; compare runs drawn from the same plan (same dataset, seed and"
-            " intersection pool)"
-        )
-    per_bin: dict[int, list[tuple[bool, bool]]] = defaultdict(list)
-    excluded = 0
-    for key in shared:
-        ta, tb = map_a[key], map_b[key]
-        if {ta.outcome, tb.outcome} & {SKIPPED, ERROR}:
-            excluded += 1
-            continue
-        per_bin[ta.bin_index].append((ta.outcome == SUCCESS, tb.outcome == SUCCESS))
-    everything = [o for v in per_bin.values() for o in v]
-    return Comparison(
-        run_a=run_a,
-        run_b=run_b,
-        label_a=la,
-        label_b=lb_,
-        bins={i: paired_cell(v) for i, v in sorted(per_bin.items())},
-        bin_ranges=ranges,
-        overall=paired_cell(everything),
-        n_shared=len(shared),
-        n_excluded=excluded,
-        n_only_a=len(map_a) - len(shared),
-        n_only_b=len(map_b) - len(shared),
-        n_duplicates=dups,
-    )
-
-
-def _p_text(p: float) -> str:
-    return f"{p:.2e}" if p < 1e-3 else f"{p:.3f}"
-
-
-def comparison_table(cmp: Comparison) -> tuple[list[str], list[list[str]], list[dict[str, Any]]]:
-    headers = [
-        "bin",
-        "frequency",
-        "pairs",
-        "A success % [95% CI]",
-        "B success % [95% CI]",
-        "B − A (points)",
-        "only A",
-        "only B",
-        "McNemar exact p",
-    ]
-    rows, records = [], []
-    cells: list[tuple[Any, PairedCell]] = [*cmp.bins.items(), ("all", cmp.overall)]
-    for index, c in cells:
-        rng = cmp.bin_ranges.get(index) if index != "all" else None
-        rows.append(
-            [
-                str(index),
-                freq_label(*rng) if rng else "",
-                str(c.n_pairs),
-                f"{_pct(c.rate_a)} [{_pct(c.ci_a[0])}, {_pct(c.ci_a[1])}]",
-                f"{_pct(c.rate_b)} [{_pct(c.ci_b[0])}, {_pct(c.ci_b[1])}]",
-                "–" if c.n_pairs == 0 else f"{100 * c.difference:+.1f}",
-                str(c.only_a),
-                str(c.only_b),
-                _p_text(c.p_value),
-            ]
-        )
-        records.append(
-            {
-                "run_a": cmp.run_a,
-                "run_b": cmp.run_b,
-                "bin": index,
-                "freq_low": rng[0] if rng else None,
-                "freq_high": rng[1] if rng else None,
-                "n_pairs": c.n_pairs,
-                "successes_a": c.successes_a,
-                "successes_b": c.successes_b,
-                "success_rate_a": c.rate_a,
-                "ci_low_a": c.ci_a[0],
-                "ci_high_a": c.ci_a[1],
-                "success_rate_b": c.rate_b,
-                "ci_low_b": c.ci_b[0],
-                "ci_high_b": c.ci_b[1],
-                "difference_b_minus_a": c.difference,
-                "only_a": c.only_a,
-                "only_b": c.only_b,
-                "mcnemar_exact_p": c.p_value,
-            }
-        )
-    return headers, rows, records
-
-
-def comparison_notes(cmp: Comparison) -> list[str]:
-    out = [
-        f"A = {cmp.label_a}; B = {cmp.label_b}.",
-        f"{cmp.n_shared} (sample, target) pairs attacked by both runs; {cmp.n_excluded} of them"
-        " left out because either run skipped or errored on them; bins are run A's.",
-        f"Pairs only in A: {cmp.n_only_a}; only in B: {cmp.n_only_b} (not compared).",
-        "'only A'/'only B': pairs where just that run succeeded; McNemar's exact two-sided"
-        " test on these discordant pairs.",
-    ]
-    if cmp.n_duplicates:
-        out.append(f"{cmp.n_duplicates} repeated trials of a pair were ignored (first kept).")
-    return out
-
-
-def render_comparison(cmp: Comparison, fmt: str = "simple") -> str:
-    headers, rows, records = comparison_table(cmp)
-    title = f"Paired comparison: run {cmp.run_a} (A) vs run {cmp.run_b} (B)"
-    meta = {"run_a": cmp.label_a, "run_b": cmp.label_b}
-    return render_table(
-        headers, rows, fmt, title=title, footnotes=comparison_notes(cmp), records=records, meta=meta
-    )

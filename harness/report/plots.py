@@ -18,8 +18,9 @@ from pathlib import Path
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from harness.errors import UsageError
-from harness.report.leaderboard import Comparison, Leaderboard
+from harness.errors import ConfigError
+from harness.report.compare_runs import Comparison
+from harness.report.leaderboard import Leaderboard
 
 PLOT_SUFFIXES = (".png", ".svg")
 
@@ -78,7 +79,9 @@ def comparison_series(cmp: Comparison) -> list[Series]:
 def success_figure(series: Sequence[Series], title: str) -> Figure:
     """Success rate (%) per bin against training label frequency (log scale)."""
     if not series:
-        raise UsageError("--plot", "nothing to plot: no bin has attempted trials with a range")
+        raise ConfigError(
+            "report.plot", "nothing to plot: no bin has attempted trials with a range"
+        )
     fig = Figure(figsize=(8, 5), dpi=110, layout="constrained")
     FigureCanvasAgg(fig)
     ax = fig.add_subplot()
@@ -107,9 +110,9 @@ def save_figure(fig: Figure, path: Path) -> Path:
     """Write the figure as PNG or SVG, chosen by the file's suffix."""
     suffix = path.suffix.lower()
     if suffix not in PLOT_SUFFIXES:
-        raise UsageError("--plot", f"{path}: use a .png or .svg file name")
+        raise ConfigError("report.plot", f"{path}: use a .png or .svg file name")
     if not path.parent.exists():
-        raise UsageError("--plot", f"{path}: folder {path.parent} does not exist")
+        raise ConfigError("report.plot", f"{path}: folder {path.parent} does not exist")
     fig.savefig(path, format=suffix[1:])
     return path
 

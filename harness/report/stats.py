@@ -1,7 +1,7 @@
 """Statistics behind the report: Wilson intervals for success rates, McNemar for pairs,
 and a paired bootstrap for differences of ranking metrics.
 
-METHOD.md §9 asks for a 95% Wilson interval on every success rate; comparisons of two
+Every success rate gets a 95% Wilson interval (docs/method.md, "Metrics"); comparisons of two
 models or losses on the same (paired) trials use McNemar's exact test on the discordant pairs.
 Two models' test metrics (PSP@5 of bce against PW-cb) are compared on the same documents by
 resampling documents.

@@ -11,7 +11,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
-from sqlalchemy import Select, func, select
+from sqlalchemy import Select, func, or_, select
 from sqlalchemy.orm import Session
 
 from harness.errors import HarnessError
@@ -23,7 +23,7 @@ class RunFilter:
     """Which runs a reporting command looks at; an empty field means 'any'.
 
     Tuples, not single values, so each option may be repeated on the command line
-    (``--model a --model b``) and becomes an ``IN`` clause.
+    (two models, say) and becomes an ``IN`` clause.
     """
 
     run_ids: tuple[int, ...] = ()
@@ -37,9 +37,11 @@ class RunFilter:
 
     def apply(self, stmt: Select[Any]) -> Select[Any]:
         """Add this filter's conditions on :class:`Run` to a statement that has Run in FROM."""
+        if self.datasets:  # a corpus's own name, or its dataset plugin's
+            names = list(self.datasets)
+            stmt = stmt.where(or_(Run.dataset.in_(names), Run.corpus.in_(names)))
         pairs: list[tuple[Any, Sequence[Any]]] = [
             (Run.id, self.run_ids),
-            (Run.dataset, self.datasets),
             (Run.model, self.models),
             (Run.loss, self.losses),
             (Run.weighting, self.weightings),
@@ -197,6 +199,7 @@ RUN_COLUMNS = (
     "id",
     "status",
     "dataset",
+    "corpus",
     "model",
     "loss",
     "weighting",

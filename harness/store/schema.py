@@ -8,39 +8,65 @@ full configuration and its hash, the seed, package versions and the checkpoint's
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import (
     JSON,
     Boolean,
     DateTime,
+    Dialect,
     Float,
     ForeignKey,
     Index,
     Integer,
     String,
     Text,
+    TypeDecorator,
     UniqueConstraint,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
-SCHEMA_VERSION = 1
+from harness.vocab import AttackKind, Outcome, RunStatus, Weighting, values
 
-OUTCOMES = (
-    "success",
-    "budget-exhausted",
-    "words-exhausted",
-    "goal-met-constraint-failed",
-    "skipped-not-attackable",
-    "error",
-)
-"""The closed set of trial outcomes (README: 'Trial outcomes')."""
+SCHEMA_VERSION = 2
 
-RUN_STATUSES = ("running", "finished", "failed", "interrupted")
+OUTCOMES = values(Outcome)
+"""The closed set of trial outcomes (docs/method.md, 'Trial outcomes')."""
+
+RUN_STATUSES = values(RunStatus)
 
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
+
+
+class VocabString(TypeDecorator[str]):
+    """A string column that only takes the words of one :mod:`harness.vocab` enum.
+
+    Checked when a row is written (an unknown word is a bug, raised before it reaches the
+    database); stored and read back as plain text, so the DDL is an ordinary VARCHAR.
+    """
+
+    impl = String
+    cache_ok = True
+
+    def __init__(self, enum: type[StrEnum], length: int):
+        super().__init__(length)
+        self.enum = enum
+        self.allowed = frozenset(values(enum))
+
+    def process_bind_param(self, value: Any, dialect: Dialect) -> str | None:
+        if value is None:
+            return None
+        if str(value) not in self.allowed:
+            raise ValueError(
+                f"{value!r} is not a {self.enum.__name__}; expected one of {sorted(self.allowed)}"
+            )
+        return str(value)
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> str | None:
+        return value
 
 
 class Base(DeclarativeBase):
@@ -63,11 +89,13 @@ class TrainedModel(Base):
     spec_hash: Mapped[str] = mapped_column(String(64), unique=True, index=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     dataset: Mapped[str] = mapped_column(String(100), index=True)
+    corpus: Mapped[str | None] = mapped_column(String(200))
+    """The corpus's own name (its folder's, or ``name=``); ``dataset`` is the plugin's."""
     dataset_fingerprint: Mapped[str] = mapped_column(String(64))
     model: Mapped[str] = mapped_column(String(100), index=True)
     model_options: Mapped[dict[str, Any]] = mapped_column(default=dict)
     loss: Mapped[str] = mapped_column(String(100))
-    weighting: Mapped[str] = mapped_column(String(20))
+    weighting: Mapped[str] = mapped_column(VocabString(Weighting, 20))
     loss_options: Mapped[dict[str, Any]] = mapped_column(default=dict)
     seed: Mapped[int] = mapped_column(Integer)
     checkpoint_path: Mapped[str] = mapped_column(Text)
@@ -81,6 +109,11 @@ class TrainedModel(Base):
 
     runs: Mapped[list[Run]] = relationship(back_populates="trained_model")
 
+    @property
+    def corpus_name(self) -> str:
+        """The corpus's own name; the dataset plugin's for models recorded before schema 2."""
+        return self.corpus or self.dataset
+
 
 class Run(Base):
     """One evaluation campaign; resuming the same configuration reuses its row."""
@@ -90,14 +123,16 @@ class Run(Base):
     config_hash: Mapped[str] = mapped_column(String(64), index=True)
     config: Mapped[dict[str, Any]] = mapped_column()
     seed: Mapped[int] = mapped_column(Integer)
-    status: Mapped[str] = mapped_column(String(20), default="running")
+    status: Mapped[str] = mapped_column(VocabString(RunStatus, 20), default=RunStatus.RUNNING)
     started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     dataset: Mapped[str] = mapped_column(String(100), index=True)
+    corpus: Mapped[str | None] = mapped_column(String(200))
+    """The corpus's own name (its folder's, or ``name=``); ``dataset`` is the plugin's."""
     model: Mapped[str] = mapped_column(String(100), index=True)
     loss: Mapped[str] = mapped_column(String(100))
-    weighting: Mapped[str] = mapped_column(String(20))
-    attack: Mapped[str] = mapped_column(String(20), index=True)
+    weighting: Mapped[str] = mapped_column(VocabString(Weighting, 20))
+    attack: Mapped[str] = mapped_column(VocabString(AttackKind, 20), index=True)
     cluster: Mapped[bool] = mapped_column(Boolean, default=False)
     k: Mapped[int] = mapped_column(Integer)
     trained_model_id: Mapped[int | None] = mapped_column(ForeignKey("trained_models.id"))
@@ -109,6 +144,12 @@ class Run(Base):
     error: Mapped[str | None] = mapped_column(Text)
 
     trained_model: Mapped[TrainedModel | None] = relationship(back_populates="runs")
+
+    @property
+    def corpus_name(self) -> str:
+        """The corpus's own name; the dataset plugin's for runs recorded before schema 2."""
+        return self.corpus or self.dataset
+
     trials: Mapped[list[Trial]] = relationship(back_populates="run", cascade="all, delete-orphan")
 
 
@@ -128,8 +169,8 @@ class Trial(Base):
     target_names: Mapped[list[Any]] = mapped_column()
     label_freq: Mapped[int] = mapped_column(Integer)
     bin_index: Mapped[int] = mapped_column(Integer)
-    attack: Mapped[str] = mapped_column(String(20))
-    outcome: Mapped[str] = mapped_column(String(40), index=True)
+    attack: Mapped[str] = mapped_column(VocabString(AttackKind, 20))
+    outcome: Mapped[str] = mapped_column(VocabString(Outcome, 40), index=True)
     similarity: Mapped[float | None] = mapped_column(Float)
     change_rate: Mapped[float | None] = mapped_column(Float)
     n_words: Mapped[int] = mapped_column(Integer, default=0)

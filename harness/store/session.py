@@ -1,53 +1,37 @@
-"""Opening the results database: URLs, SQLite pragmas, migrations, retried writes, and the
-read-only connection used for SQL the user types.
+"""Opening the results database: URLs, migrations, transactions with bounded retries, the
+database-wide write lock, and the read-only path for SQL the user types.
 
-SQLite runs in WAL mode with foreign keys on and a busy timeout, so two campaigns can
-write one file at once; a write that still meets a lock is retried a bounded number of
-times. A full disk or a read-only file becomes a :class:`StoreError` that says so, and
-rows already committed stay readable.
+Backend differences (SQLite's pragmas and ``BEGIN IMMEDIATE``, how user SQL is kept
+read-only) live in :mod:`harness.store.dialect`. A write that meets a lock is retried a
+bounded number of times; a full disk or a read-only file becomes a :class:`StoreError` that
+says so, and rows already committed stay readable.
 """
 
 from __future__ import annotations
 
 import random
-import sqlite3
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from pathlib import Path
 from typing import Any, TypeVar
 
-from sqlalchemy import Engine, create_engine, event, inspect, select, text
+from sqlalchemy import Engine, create_engine, inspect, select, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from harness.errors import StoreError
+from harness.store.dialect import Rows, dialect_for
 from harness.store.schema import SCHEMA_VERSION, Base, SchemaVersion
 
 T = TypeVar("T")
 
-BUSY_TIMEOUT_MS = 30_000
 WRITE_RETRIES = 8
 
 
 def normalise_url(db: str) -> str:
     """A SQLAlchemy URL as given, or ``sqlite:///PATH`` for a plain file path."""
     return db if "://" in db else f"sqlite:///{db}"
-
-
-def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
-    cur = dbapi_conn.cursor()
-    try:
-        cur.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
-        cur.execute("PRAGMA foreign_keys=ON")
-        try:
-            cur.execute("PRAGMA journal_mode=WAL")
-            cur.execute("PRAGMA synchronous=NORMAL")
-        except sqlite3.OperationalError:
-            pass  # a read-only file cannot switch journal mode; reads still work
-    finally:
-        cur.close()
 
 
 def _explain(exc: BaseException, url: str) -> StoreError:
@@ -69,10 +53,19 @@ def _is_lock(exc: BaseException) -> bool:
     return "locked" in low or "busy" in low
 
 
+def _add_corpus_columns(conn: Any) -> None:
+    """Version 2: the corpus's own name beside the dataset plugin's, on runs and models
+    (a database created at version 1 by this code already has them)."""
+    for table in ("runs", "trained_models"):
+        if "corpus" not in {c["name"] for c in inspect(conn).get_columns(table)}:
+            conn.execute(text(f"ALTER TABLE {table} ADD COLUMN corpus VARCHAR(200)"))
+
+
 # Migrations: version -> function(connection). Version 1 is the initial schema, created
 # from the ORM metadata; later versions add their ALTER statements here, in order.
 MIGRATIONS: dict[int, Callable[[Any], None]] = {
     1: lambda conn: Base.metadata.create_all(conn),
+    2: _add_corpus_columns,
 }
 
 
@@ -81,24 +74,15 @@ class Store:
 
     def __init__(self, db: str, *, create: bool = True):
         self.url = normalise_url(db)
-        parsed = make_url(self.url)
-        self.is_sqlite = parsed.get_backend_name() == "sqlite"
-        self.path: Path | None = None
-        if self.is_sqlite and parsed.database and parsed.database != ":memory:":
-            raw = parsed.database
-            if raw.startswith("file:"):  # a SQLite URI (e.g. ...?mode=ro&uri=true)
-                raw = raw[len("file:") :].split("?", 1)[0]
-            self.path = Path(raw)
+        self.dialect = dialect_for(make_url(self.url))
+        self.path = self.dialect.path
+        if self.path is not None:
             if not create and not self.path.exists():
                 raise StoreError(f"{self.path}: no results database here (run an eval first)")
             if create and not self.path.parent.exists():
                 raise StoreError(f"{self.path}: folder {self.path.parent} does not exist")
-        kwargs: dict[str, Any] = {}
-        if self.is_sqlite:
-            kwargs["connect_args"] = {"timeout": BUSY_TIMEOUT_MS / 1000}
-        self.engine: Engine = create_engine(self.url, **kwargs)
-        if self.is_sqlite:
-            event.listen(self.engine, "connect", _sqlite_pragmas)
+        self.engine: Engine = create_engine(self.url, **self.dialect.engine_options())
+        self.dialect.prepare(self.engine)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
         if create:
             self.migrate()
@@ -125,8 +109,7 @@ class Store:
         for version in range(current + 1, SCHEMA_VERSION + 1):
 
             def step(conn: Any, version: int = version) -> None:
-                if self.is_sqlite:  # one process migrates at a time; the others then skip
-                    conn.exec_driver_sql("BEGIN IMMEDIATE")
+                self.dialect.lock(conn)  # one process migrates at a time; the others skip
                 if inspect(conn).has_table("schema_version") and conn.scalar(
                     select(SchemaVersion.version).where(SchemaVersion.version == version)
                 ):
@@ -167,6 +150,18 @@ class Store:
 
         return self._retry(attempt)
 
+    def serialised(self, fn: Callable[[Session], T]) -> T:
+        """Like :meth:`write`, under the database-wide write lock taken before ``fn`` reads
+        anything: two processes that look for a row and create it if missing (opening a
+        run, recording a trained model) then run one after the other, never both missing
+        it."""
+
+        def locked(s: Session) -> T:
+            self.dialect.lock(s.connection())
+            return fn(s)
+
+        return self.write(locked)
+
     @contextmanager
     def read(self) -> Iterator[Session]:
         """A session for reading (nothing it does is committed)."""
@@ -184,53 +179,12 @@ class Store:
         self.engine.dispose()
 
     # -- user SQL -------------------------------------------------------------------------
-    def run_readonly_sql(self, sql: str) -> tuple[list[str], list[tuple[Any, ...]]]:
-        """Run one statement the user typed on a connection that cannot write.
-
-        SQLite: a separate ``mode=ro`` connection with ``query_only`` on and an authorizer
-        that allows only reading (so ATTACH, PRAGMA writes and DML are refused), and the
-        driver's one-statement rule refuses multi-statement tricks. Other databases: a
-        ``READ ONLY`` transaction that is always rolled back.
-        """
-        if self.is_sqlite:
-            return self._sqlite_readonly(sql)
-        with self.engine.connect() as conn:
-            trans = conn.begin()
-            try:
-                conn.execute(text("SET TRANSACTION READ ONLY"))
-                res = conn.execute(text(sql))
-                cols = list(res.keys())
-                rows = [tuple(r) for r in res.fetchall()]
-            except SQLAlchemyError as exc:
-                raise StoreError(f"--sql refused or failed: {getattr(exc, 'orig', exc)}") from None
-            finally:
-                trans.rollback()
-        return cols, rows
-
-    def _sqlite_readonly(self, sql: str) -> tuple[list[str], list[tuple[Any, ...]]]:
-        if self.path is None:
-            raise StoreError("--sql needs a SQLite file database")
-        conn = sqlite3.connect(f"{self.path.resolve().as_uri()}?mode=ro", uri=True)
-        allowed = {sqlite3.SQLITE_SELECT, sqlite3.SQLITE_READ, sqlite3.SQLITE_FUNCTION}
-        allowed.add(getattr(sqlite3, "SQLITE_RECURSIVE", 33))
-
-        def authorizer(action: int, *_: Any) -> int:
-            return sqlite3.SQLITE_OK if action in allowed else sqlite3.SQLITE_DENY
-
-        try:
-            conn.execute("PRAGMA query_only=ON")
-            conn.set_authorizer(authorizer)
-            cur = conn.execute(sql)
-            cols = [d[0] for d in cur.description or []]
-            rows = cur.fetchall()
-        except (sqlite3.Error, sqlite3.Warning) as exc:
-            msg = f"--sql refused or failed (the database is opened read-only): {exc}"
-            raise StoreError(msg) from None
-        finally:
-            conn.rollback()
-            conn.close()
-        return cols, rows
+    def run_readonly_sql(self, sql: str) -> Rows:
+        """Run one statement the user typed on a connection that cannot write (how depends
+        on the backend: :meth:`harness.store.dialect.Dialect.run_readonly`)."""
+        return self.dialect.run_readonly(self.engine, sql)
 
 
 def open_store(db: str, *, create: bool = True) -> Store:
+    """The results database at ``db`` (created and migrated unless ``create`` is false)."""
     return Store(db, create=create)

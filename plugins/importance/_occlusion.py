@@ -1,4 +1,4 @@
-"""Occlusion importance shared by ``mask`` and ``delete`` (METHOD.md §3).
+"""Occlusion importance shared by ``mask`` and ``delete`` (docs/method.md, "Word importance").
 
 I(w_i) = progress(S_\\i, Γ) − progress(S, Γ) with Γ = goal.gamma(g(S)); since
 ``progress = sign · Σ_Γ g_j`` this is the paper's Σ_Γ[g(S) − g(S_\\i)] for positive and
@@ -13,7 +13,7 @@ from collections.abc import Callable, Sequence
 import numpy as np
 
 from harness.attack.engine import QueryEngine
-from harness.attack.goals import Goal
+from harness.attack.goals import Answer, Goal
 
 Occlude = Callable[[list[str], int, QueryEngine], list[str]]
 
@@ -30,23 +30,22 @@ class OcclusionScorer:
         positions: Sequence[int],
         engine: QueryEngine,
         goal: Goal,
-        base_probs: np.ndarray,
+        base: Answer,
     ) -> np.ndarray:
         positions = list(positions)
         if not positions:
             return np.zeros(0, dtype=np.float64)
-        base = np.atleast_2d(base_probs)
         gamma = goal.gamma(base)
         if len(gamma) == 0:
             return np.zeros(len(positions), dtype=np.float64)
         copies = [self._occlude(words, i, engine) for i in positions]
-        probs = engine.probs(copies)
-        return goal.progress(probs, gamma) - goal.progress(base, gamma)[0]
+        answers = engine.scores(copies, goal.k, goal.targets)
+        return goal.progress(answers, gamma) - goal.progress(base, gamma)[0]
 
 
 def mask_word(words: list[str], i: int, engine: QueryEngine) -> list[str]:
     """``words`` with word i replaced by the model's mask/unknown token."""
-    return [*words[:i], engine.model.mask_token, *words[i + 1 :]]
+    return [*words[:i], engine.mask_token, *words[i + 1 :]]
 
 
 def delete_word(words: list[str], i: int, engine: QueryEngine) -> list[str]:

@@ -13,7 +13,7 @@ import numpy as np
 
 from harness import hookimpl
 from harness.attack.engine import QueryEngine
-from harness.attack.goals import Goal
+from harness.attack.goals import Answer, Goal
 from harness.components import Component
 from harness.errors import UsageError
 
@@ -21,24 +21,27 @@ from harness.errors import UsageError
 class GradientScorer:
     """Per-position saliency taken from the model's embedding gradients."""
 
+    needs_gradients = True
+    """The attack builder refuses a model without gradients, once, naming the option."""
+
     def scores(
         self,
         words: list[str],
         positions: Sequence[int],
         engine: QueryEngine,
         goal: Goal,
-        base_probs: np.ndarray,
+        base: Answer,
     ) -> np.ndarray:
-        if not getattr(engine.model, "supports_gradients", False):
+        if not engine.supports_gradients:
             raise UsageError(
-                "importance",
-                f"'gradient' needs a white-box model; {type(engine.model).__name__} does not "
-                "expose embedding gradients (use --importance mask or delete)",
+                "importance:gradient",
+                f"needs a white-box model; {engine.model_name} does not expose embedding "
+                "gradients (choose the mask or delete importance)",
             )
         positions = np.asarray(list(positions), dtype=np.int64)
         if positions.size == 0:
             return np.zeros(0, dtype=np.float64)
-        gamma = goal.gamma(np.atleast_2d(base_probs))
+        gamma = goal.gamma(base)
         if len(gamma) == 0:
             return np.zeros(positions.size, dtype=np.float64)
         sal = engine.saliency(words, [int(j) for j in gamma], goal.sign)

@@ -7,7 +7,7 @@ import torch.nn.functional as F
 
 from harness import hookimpl
 from harness.components import Component
-from harness.losses import LOSS_OPTIONS, Loss
+from harness.contracts.loss import LOSS_OPTIONS, Loss
 
 
 class BCELoss(Loss):

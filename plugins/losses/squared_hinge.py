@@ -6,7 +6,7 @@ import torch
 
 from harness import hookimpl
 from harness.components import Component
-from harness.losses import LOSS_OPTIONS, Loss
+from harness.contracts.loss import LOSS_OPTIONS, Loss
 
 
 class SquaredHingeLoss(Loss):

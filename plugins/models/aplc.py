@@ -1,5 +1,5 @@
 """APLC: a transformer encoder with an adaptive probabilistic label clusters head
-(Ye et al., 2020; METHOD.md §8).
+(Ye et al., 2020; docs/method.md, "Models").
 
 The summary vector of the backbone (mean of the token states, the first token, or for
 XLNet the last token) goes through Linear -> tanh -> dropout into the APLC head. Labels are
@@ -27,8 +27,8 @@ from torch import nn
 
 from harness import hookimpl
 from harness.components import Component, Option
+from harness.contracts.model import Words, XMTCModel
 from harness.errors import UsageError
-from harness.model import Words, XMTCModel
 from plugins.models.torch_common import (
     dense_rows,
     ids_key,

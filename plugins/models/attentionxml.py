@@ -1,5 +1,5 @@
 """AttentionXML (You et al., 2019), flat variant: GloVe embeddings, a BiLSTM, label-wise
-attention and shared fully connected layers down to one logit per label (METHOD.md §8).
+attention and shared fully connected layers down to one logit per label (docs/method.md).
 
 Paper sizes: 300-d GloVe, hidden 256 per direction (Wiki10-31K; 512 for AmazonCat-13K),
 FC 256, max length 500, dropout 0.2 on embeddings and 0.5 after the BiLSTM, weights
@@ -33,9 +33,9 @@ from torch import nn
 from harness import hookimpl
 from harness.checkpoint import CheckpointMismatch
 from harness.components import Component, Option
+from harness.contracts.model import Words, XMTCModel
 from harness.errors import UsageError
-from harness.metrics import top_k
-from harness.model import Words, XMTCModel
+from harness.ranking import UNKNOWN_RANK, TopK
 from plugins.common.glove import DEFAULT as GLOVE_DEFAULT
 from plugins.common.glove import load_glove
 from plugins.models.attentionxml_tree import AttentionXMLTree, TreeLevelNet, fit_tree
@@ -646,17 +646,17 @@ class AttentionXML(XMTCModel):
         return out
 
     @torch.no_grad()
-    def predict_topk(
-        self, docs: Sequence[Words], k: int, labels: Sequence[int] = ()
-    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def predict_topk(self, docs: Sequence[Words], k: int, labels: Sequence[int] = ()) -> TopK:
         """The model's top-k and the scores of ``labels``, for every document.
 
-        Returns ``top_idx`` int64 (B, k) best first with ties to the lower label index,
-        ``top_scores`` float32 (B, k) and ``label_scores`` float32 (B, len(labels)). A tree
-        answers with its beam search (the labels it would predict) and the exact path
+        A tree answers with its beam search (the labels it would predict) and the exact path
         products of ``labels``, whether or not the beam kept them; its cost grows with the
-        beam and ``len(labels)``, not with L. The flat model answers from its dense scores.
+        beam and ``len(labels)``, not with L. A label's rank is known when the beam's top-k
+        holds it and :data:`UNKNOWN_RANK` otherwise. The flat model answers from its dense
+        scores, every rank exact.
         """
+        if self.tree_model is None:
+            return super().predict_topk(docs, k, labels)
         asked = np.asarray(list(labels), dtype=np.int64)
         if not 1 <= k <= self.n_labels:
             raise ValueError(f"k must be in [1, {self.n_labels}], got {k}")
@@ -667,17 +667,12 @@ class AttentionXML(XMTCModel):
         top_scores = np.empty((n, k), dtype=np.float32)
         label_scores = np.empty((n, asked.size), dtype=np.float32)
         for rows, scores in self._scored(docs):
-            if self.tree_model is not None:
-                top[rows], top_scores[rows], label_scores[rows] = self.tree_model.topk_from(
-                    scores, k, asked
-                )
-                continue
-            probs = torch.sigmoid(scores).float().cpu().numpy()
-            best = top_k(probs, k)
-            top[rows] = best
-            top_scores[rows] = np.take_along_axis(probs, best, axis=1)
-            label_scores[rows] = probs[:, asked]
-        return top, top_scores, label_scores
+            top[rows], top_scores[rows], label_scores[rows] = self.tree_model.topk_from(
+                scores, k, asked
+            )
+        hit = top[:, :, None] == asked[None, None, :]
+        label_ranks = np.where(hit.any(axis=1), hit.argmax(axis=1) + 1, UNKNOWN_RANK)
+        return TopK(top, top_scores, tuple(int(j) for j in asked), label_scores, label_ranks)
 
     def word_saliency(self, words: Words, labels: Sequence[int], sign: float) -> np.ndarray:
         """L2 norm over each word's embedding of d(sign · Σ_{j∈labels} g_j)/d(embedding);

@@ -28,7 +28,7 @@ import scipy.sparse as sp
 import torch
 from torch import nn
 
-from harness.losses import BoundLoss
+from harness.contracts.loss import BoundLoss
 from plugins.models.label_tree import (
     LabelTree,
     beam_search,

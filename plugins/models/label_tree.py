@@ -16,7 +16,7 @@ only has to say how it scores a set of nodes of one level for a batch of documen
   and for tests.
 
 The tree is built from the harness's balanced 2-means label clustering
-(:func:`harness.attack.clustering.cluster_labels`, the clusters ``--cluster`` samples from):
+(:func:`harness.campaign.clustering.cluster_labels`, the clusters ``--cluster`` samples from):
 its leaves are the deepest clusters (at most ``cluster_size`` labels each), and further
 levels above them cluster those clusters again, each level grouped the same way. Node
 numbering within a level follows that function's (sorted) order, so a tree repeats for a
@@ -38,7 +38,7 @@ import torch.nn.functional as F
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.preprocessing import normalize
 
-from harness.attack.clustering import cluster_labels
+from harness.campaign.clustering import cluster_labels
 from harness.checkpoint import CheckpointMismatch
 
 LevelScorer = Callable[[int, "torch.Tensor | None"], torch.Tensor]
@@ -174,7 +174,7 @@ def labels_digest(label_names: Sequence[str]) -> str:
 # -- building ------------------------------------------------------------------------------
 def label_vectors(docs: Sequence[Sequence[str]], Y: sp.csr_matrix) -> sp.csr_matrix:
     """z_l = normalise(Σ_{i: y_il = 1} x_i) over the L2-normalised TF-IDF rows x_i of the
-    training documents: the label representation of :mod:`harness.attack.clustering`
+    training documents: the label representation of :mod:`harness.campaign.clustering`
     (which reads a Corpus; a model sees word lists and a label matrix)."""
     texts = [" ".join(d) for d in docs]
     try:

@@ -35,7 +35,7 @@ from tqdm.auto import tqdm
 
 from harness import hookimpl
 from harness.components import Component, Option
-from harness.model import Words, XMTCModel
+from harness.contracts.model import Words, XMTCModel
 from plugins.models.tfidf_delta import TfidfDelta
 from plugins.models.torch_common import (
     dense_rows,

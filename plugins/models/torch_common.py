@@ -155,7 +155,7 @@ def train_loop(
     replaces them when training ends.
 
     ``loss``: the bound loss ``step`` calls; when it has ``set_progress`` (deferred
-    re-weighting, :class:`harness.losses.BoundLoss`) it hears the fraction of steps done
+    re-weighting, :class:`harness.contracts.loss.BoundLoss`) it hears the fraction of steps done
     before each step.
     """
     set_progress = getattr(loss, "set_progress", None)

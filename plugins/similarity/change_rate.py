@@ -31,7 +31,8 @@ class ChangeRateCheck:
 
 
 class ChangeRate:
-    """Caps the changed words at a fraction θ of the document's words (METHOD.md §2, §5)."""
+    """Caps the changed words at a fraction θ of the document's words (docs/method.md,
+    "Constraints and similarity")."""
 
     name = "change-rate"
 

@@ -16,7 +16,7 @@ attacked position. WordPiece is handled as in BERT-Attack (Li et al., 2020), wit
 ``mask`` chooses what the MLM sees at the attacked word: ``none`` (BERT-Attack: the
 unmasked text; one pass serves every word), ``multi-piece`` (default: single-piece words use
 that one unmasked pass, the paper's "top-K predictions at that position"; a word of several
-pieces gets its own pass with all its pieces masked, as METHOD.md §4 asks) or ``all`` (every
+pieces gets its own pass with all its pieces masked, as docs/method.md asks) or ``all`` (every
 word masked, one pass per attacked word). ``refresh=False`` (the paper's choice) runs on the
 original S_0; ``refresh=True`` reruns on the current text for every position.
 

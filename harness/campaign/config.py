@@ -1,0 +1,140 @@
+"""A campaign's configuration: data, model, attack, sampling and runtime sections, one field
+name per concept, and the flat record of it that is stored and hashed.
+
+Sections other than ``runtime`` say *what* is measured and make up the configuration hash
+(the same configuration again resumes the same run); ``runtime`` says *how* and *where* it
+runs (folders, resume policy, executor, threads) and is left out of it. Every range check
+raises a :class:`~harness.errors.ConfigError` naming the field (``sampling.max_leaf``); the
+command line maps fields to its flags.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from harness.attack.build import AttackSpec
+from harness.components import PluginChoice
+from harness.errors import ConfigError
+from harness.vocab import AttackKind
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """The model plugin and the loss it was (or will be) trained with."""
+
+    name: str = "attentionxml"
+    options: dict[str, Any] = field(default_factory=dict)
+    loss: PluginChoice = field(default_factory=lambda: PluginChoice("bce"))
+
+
+@dataclass(frozen=True)
+class SamplingConfig:
+    """Which (document, label) pairs are attacked (docs/method.md, "Sampling by label
+    frequency")."""
+
+    labels_per_bin: int = 20
+    """A frequency bin closes once it holds this many labels with a correct test pair."""
+    samples_per_bin: int = 50
+    """Pairs drawn from each bin."""
+    n_targets: int = 1
+    """Labels per target set (the primary one first)."""
+    cluster: bool = False
+    """Negative attacks: only documents with a true label in the target's label cluster."""
+    max_leaf: int = 8
+    """Largest label cluster (leaves of the balanced 2-means tree)."""
+    paired_with: tuple[str, ...] = ()
+    """``RUN_ID`` or ``model:ID`` references: attack only pairs these models also get right."""
+
+
+@dataclass(frozen=True)
+class RuntimeConfig:
+    """How and where a campaign runs; none of it changes a trial's result."""
+
+    model_dir: str = "models"
+    cache_dir: str = "cache"
+    fresh: bool = False
+    """Start over instead of resuming the run of the same configuration."""
+    fail_fast: bool = False
+    """Stop at the first trial that raises (default: store it as an error and go on)."""
+    train_if_missing: bool = True
+    limit: int | None = None
+    """Run at most this many of the remaining trials now."""
+    progress: bool = True
+    executor: str = "local"
+    """Which executor runs the trials (``harness.campaign.executors.EXECUTORS``)."""
+    threads: int | None = None
+    """Torch/BLAS threads per worker (None: leave the process's setting)."""
+
+
+@dataclass(frozen=True)
+class CampaignConfig:
+    """Everything that defines a campaign."""
+
+    data: PluginChoice = field(default_factory=lambda: PluginChoice("reuters21578"))
+    model: ModelConfig = field(default_factory=ModelConfig)
+    attack: AttackSpec = field(default_factory=AttackSpec)
+    sampling: SamplingConfig = field(default_factory=SamplingConfig)
+    seed: int = 0
+    runtime: RuntimeConfig = field(default_factory=RuntimeConfig)
+
+    def validate(self) -> None:
+        """Range checks naming the field at fault, before anything is loaded."""
+        self.attack.validate()
+        s, r = self.sampling, self.runtime
+        if s.n_targets < 1:
+            raise ConfigError("sampling.n_targets", f"must be >= 1, got {s.n_targets}")
+        if s.labels_per_bin < 1:
+            raise ConfigError("sampling.labels_per_bin", f"must be >= 1, got {s.labels_per_bin}")
+        if s.samples_per_bin < 1:
+            raise ConfigError("sampling.samples_per_bin", f"must be >= 1, got {s.samples_per_bin}")
+        if s.max_leaf < 3:
+            raise ConfigError("sampling.max_leaf", f"must be >= 3, got {s.max_leaf}")
+        if r.limit is not None and r.limit < 0:
+            raise ConfigError("runtime.limit", f"must be >= 0, got {r.limit}")
+        if r.threads is not None and r.threads < 1:
+            raise ConfigError("runtime.threads", f"must be >= 1, got {r.threads}")
+
+    def targets_per_trial(self) -> int:
+        """Target labels drawn per trial: ``n_targets``, except one for non-targeted attacks
+        (their target set is the document's correct top-k, fixed at planning)."""
+        if self.attack.kind == AttackKind.NON_TARGETED:
+            return 1
+        return self.sampling.n_targets
+
+
+def recorded_config(cfg: CampaignConfig) -> dict[str, Any]:
+    """The configuration as runs store it (and hash it, with what the campaign adds: the
+    resolved plugin options, the model's spec and checkpoint, the dataset's fingerprint).
+
+    Flat, with the field names runs have stored since the first schema, so a database
+    written before the sections existed resumes its runs: the same configuration gives the
+    same hash. Plugin options of the dataset, model and loss are left out here; the resolved
+    model spec stands for them (so ``epochs=20`` and the default hash alike).
+    """
+    a, s = cfg.attack, cfg.sampling
+    return {
+        "dataset": cfg.data.name,
+        "model": cfg.model.name,
+        "loss": cfg.model.loss.name,
+        "seed": cfg.seed,
+        "attack": str(a.kind),
+        "k": a.k,
+        "n_targets": s.n_targets,
+        "cluster": s.cluster,
+        "max_leaf": s.max_leaf,
+        "labels_per_bin": s.labels_per_bin,
+        "samples_per_bin": s.samples_per_bin,
+        "max_change": a.max_change,
+        "min_sim": a.min_sim,
+        "sim_scale": str(a.sim_scale),
+        "importance": a.importance.name,
+        "importance_options": dict(a.importance.options),
+        "substituter": a.substituter.name,
+        "substituter_options": dict(a.substituter.options),
+        "similarity": a.similarity.name,
+        "similarity_options": dict(a.similarity.options),
+        "max_queries": a.max_queries,
+        "max_batch": a.max_batch,
+        "paired_with": list(s.paired_with),
+    }

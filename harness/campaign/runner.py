@@ -1,0 +1,326 @@
+"""Running a campaign: set up once, plan, hand the trials to an executor, record each one.
+
+:class:`CampaignRunner` loads the dataset, finds (or trains) the model, predicts the test
+split, plans the trials and opens (or resumes) the run keyed by the configuration's hash;
+then an executor runs the trials still missing and the runner, the only writer, commits
+each attempt as it arrives under its unique (run, trial index) key, fires the event hooks
+and keeps the progress bar. The same configuration again resumes; nothing is written twice.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from tqdm import tqdm
+
+from harness import __version__
+from harness.attack.attack import TrialAttempt
+from harness.attack.build import AttackBuilder
+from harness.campaign.clustering import cluster_of, label_clusters
+from harness.campaign.config import CampaignConfig, recorded_config
+from harness.campaign.executors import EXECUTORS
+from harness.campaign.executors.base import AttackJob, ModelRef
+from harness.campaign.plan import Plan, PlannedTrial, plan_campaign
+from harness.campaign.predictions import predict_topk
+from harness.contracts.model import XMTCModel
+from harness.data import Corpus
+from harness.errors import ConfigError, HarnessError
+from harness.provenance import config_hash, package_versions
+from harness.registry import Registry
+from harness.store.models import get_model, model_of_run
+from harness.store.runs import (
+    NewRun,
+    TrialRecord,
+    done_indices,
+    finish_run,
+    open_run,
+    record_trial,
+    set_planned,
+)
+from harness.store.schema import TrainedModel
+from harness.store.session import Store
+from harness.text import detokenize
+from harness.training import ModelSpec, get_or_train, load_trained
+from harness.vocab import AttackKind, Outcome, RunStatus
+
+
+def model_spec(registry: Registry, cfg: CampaignConfig) -> ModelSpec:
+    """The resolved spec of the model a campaign attacks (unknown names and bad options
+    fail here, before anything is loaded)."""
+    return ModelSpec.resolve(
+        registry,
+        dataset=cfg.data.name,
+        dataset_options=cfg.data.options,
+        model=cfg.model.name,
+        model_options=cfg.model.options,
+        loss=cfg.model.loss.name,
+        loss_options=cfg.model.loss.options,
+        seed=cfg.seed,
+    )
+
+
+def partner_model(store: Store, ref: str) -> TrainedModel:
+    """A ``paired_with`` reference: ``RUN_ID`` (the model that run attacked) or ``model:ID``."""
+    kind, _, ident = ref.rpartition(":")
+    if not ident.isdigit() or kind not in ("", "run", "model"):
+        raise ConfigError("sampling.paired_with", f"expected RUN_ID or model:ID, got {ref!r}")
+    if kind == "model":
+        row = get_model(store, int(ident))
+        if row is None:
+            raise ConfigError("sampling.paired_with", f"no trained model with id {ident}")
+        return row
+    row = model_of_run(store, int(ident))
+    if row is None:
+        raise ConfigError("sampling.paired_with", f"no run with id {ident} and a trained model")
+    return row
+
+
+def trial_record(
+    run_id: int, attack: str, trial: PlannedTrial, attempt: TrialAttempt, label_names: list[str]
+) -> TrialRecord:
+    """The stored form of one attempt (an ``error`` outcome when it raised)."""
+    words = list(trial.words)
+    record = TrialRecord(
+        run_id=run_id,
+        trial_index=trial.trial_index,
+        sample_id=trial.doc_id,
+        target_labels=list(trial.targets),
+        target_names=[label_names[t] for t in trial.targets],
+        label_freq=trial.label_freq,
+        bin_index=trial.bin_index,
+        attack=attack,
+        outcome=Outcome.ERROR,
+        n_words=len(words),
+        original_text=detokenize(words),
+        logical_queries=attempt.cost.logical_queries,
+        forward_passes=attempt.cost.forward_passes,
+        wall_seconds=attempt.seconds,
+        error_message=attempt.error,
+    )
+    result = attempt.result
+    if result is None:
+        return record
+    record.outcome = result.outcome
+    record.similarity = result.similarity
+    record.change_rate = result.change_rate
+    record.n_changed = result.n_changed
+    record.changed_words = result.changed_words
+    record.rank_before = result.rank_before
+    record.rank_after = result.rank_after
+    record.topk_before = result.topk_before
+    record.topk_after = result.topk_after
+    record.adversarial_text = detokenize(result.adversarial)
+    record.substitutions = list(result.substitutions)
+    return record
+
+
+@dataclass
+class Setup:
+    """What a campaign loaded before its first trial."""
+
+    corpus: Corpus
+    model: XMTCModel
+    row: TrainedModel
+    spec: ModelSpec
+    plan: Plan
+
+
+class CampaignRunner:
+    """One evaluation run: :meth:`run` sets it up, runs what is missing, returns its id."""
+
+    def __init__(
+        self,
+        registry: Registry,
+        store: Store,
+        cfg: CampaignConfig,
+        echo: Callable[[str], None] = print,
+    ):
+        cfg.validate()
+        if cfg.runtime.executor not in EXECUTORS:
+            known = ", ".join(sorted(EXECUTORS))
+            raise ConfigError(
+                "runtime.executor", f"unknown executor {cfg.runtime.executor!r}; known: {known}"
+            )
+        self.registry = registry
+        self.store = store
+        self.cfg = cfg
+        self.echo = echo
+
+    # -- set-up ---------------------------------------------------------------------------
+    def _set_up(self) -> Setup:
+        cfg, rt = self.cfg, self.cfg.runtime
+        spec = model_spec(self.registry, cfg)
+        corpus = self.registry.build("dataset", cfg.data.name, cfg.data.options).load(
+            progress=rt.progress
+        )
+        model, row = get_or_train(
+            self.registry,
+            self.store,
+            spec,
+            corpus,
+            Path(rt.model_dir),
+            train_if_missing=rt.train_if_missing,
+            progress=rt.progress,
+        )
+        partners = [
+            load_trained(self.registry, partner_model(self.store, ref), corpus)
+            for ref in cfg.sampling.paired_with
+        ]
+        cache_dir = Path(rt.cache_dir)
+        k = cfg.attack.k
+        topks = [
+            predict_topk(
+                m,
+                [d.words[: m.max_words] for d in corpus.test],
+                k,
+                cache_dir / f"topk-{h}-k{k}.npy" if h else None,
+                rt.progress,
+            )
+            for m, h in [(model, row.checkpoint_hash), *((p, None) for p in partners)]
+        ]
+        cluster_ids = None
+        if cfg.attack.kind == AttackKind.NEGATIVE and cfg.sampling.cluster:
+            clusters = label_clusters(
+                corpus, max_leaf=cfg.sampling.max_leaf, seed=cfg.seed, cache_dir=cache_dir
+            )
+            cluster_ids = cluster_of(clusters, corpus.n_labels)
+        plan = plan_campaign(cfg, corpus, topks, model.max_words, cluster_ids)
+        if not plan.trials:
+            raise ConfigError(
+                "sampling.samples_per_bin", "the sampling produced no pairs to attack"
+            )
+        return Setup(corpus, model, row, spec, plan)
+
+    def _new_run(self, setup: Setup, resolved: dict[str, dict[str, Any]]) -> NewRun:
+        """The run row: the configuration (with the attack's options as given and as each
+        plugin resolved them, and the model as its resolved spec, so ``epochs=20`` and the
+        default hash alike and the data folder's location does not count), and its hash."""
+        cfg, row, corpus = self.cfg, setup.row, setup.corpus
+        config = recorded_config(cfg)
+        config["resolved_options"] = resolved
+        config["model_spec"] = setup.spec.config()
+        config["model_spec_hash"] = row.spec_hash
+        config["dataset_fingerprint"] = corpus.fingerprint()
+        config["checkpoint_hash"] = row.checkpoint_hash
+        h = config_hash(config)
+        config["label_names"] = corpus.label_names  # stored for reports, not hashed
+        return NewRun(
+            config_hash=h,
+            config=config,
+            seed=cfg.seed,
+            dataset=cfg.data.name,
+            corpus=corpus.name,
+            model=cfg.model.name,
+            loss=cfg.model.loss.name,
+            weighting=str(row.weighting),
+            attack=str(cfg.attack.kind),
+            cluster=cfg.sampling.cluster,
+            k=cfg.attack.k,
+            trained_model_id=row.id,
+            checkpoint_hash=row.checkpoint_hash,
+            package_versions=package_versions(),
+            harness_version=__version__,
+            bins=[b.as_dict() for b in setup.plan.bins],
+        )
+
+    # -- the run ------------------------------------------------------------------------
+    def run(self) -> int:
+        cfg, rt = self.cfg, self.cfg.runtime
+        hook = self.registry.hook
+        builder = AttackBuilder(self.registry, cfg.attack)  # plugin errors before loading
+        setup = self._set_up()
+        builder.check_model(setup.model)
+        new = self._new_run(setup, builder.resolved)
+        run_id = open_run(self.store, new, fresh=rt.fresh)
+        plan = setup.plan
+        set_planned(self.store, run_id, len(plan.trials))
+        done = done_indices(self.store, run_id)
+        todo = [p for p in plan.trials if p.trial_index not in done]
+        if rt.limit is not None:
+            todo = todo[: rt.limit]
+        self.echo(
+            f"run {run_id} (config {new.config_hash}): {len(plan.trials)} trials in "
+            f"{len(plan.bins)} bins, {len(done)} already stored, {len(todo)} to run"
+        )
+        hook.xmtc_run_started(run_id=run_id, config=new.config)
+        job = AttackJob(
+            spec=cfg.attack,
+            model=ModelRef(
+                checkpoint_path=setup.row.checkpoint_path,
+                checkpoint_hash=setup.row.checkpoint_hash,
+                label_names=tuple(setup.corpus.label_names),
+                fingerprint=setup.corpus.fingerprint(),
+            ),
+            plugins=self.registry.extra_plugins,
+            registry_file=str(self.registry.registry_file) if self.registry.registry_file else None,
+            threads=rt.threads,
+        )
+        status = RunStatus.FAILED
+        successes = 0
+        bar = tqdm(
+            total=len(todo), desc=f"run {run_id} {cfg.attack.kind}", unit="trial",
+            disable=not rt.progress,
+        )  # fmt: skip
+        executor = None
+        try:
+            executor = EXECUTORS[rt.executor](job, lambda: builder.build(setup.model))
+            for n, attempt in enumerate(executor.run(todo), 1):
+                stored = self._record(run_id, attempt, setup.corpus.label_names)
+                if stored is not None:
+                    successes += stored["outcome"] == Outcome.SUCCESS
+                    hook.xmtc_trial_recorded(run_id=run_id, trial=stored)
+                bar.update(1)
+                bar.set_postfix(success=f"{successes / n:.0%}")
+            complete = rt.limit is None or len(done) + len(todo) >= len(plan.trials)
+            status = RunStatus.FINISHED if complete else RunStatus.INTERRUPTED
+        except KeyboardInterrupt:
+            status = RunStatus.INTERRUPTED
+            raise
+        except BaseException as exc:
+            self._finish(run_id, RunStatus.FAILED, f"{exc.__class__.__name__}: {exc}")
+            hook.xmtc_run_finished(run_id=run_id, status=RunStatus.FAILED.value, summary={})
+            raise
+        finally:
+            if executor is not None:
+                executor.close()
+            bar.close()
+            if status != RunStatus.FAILED:
+                self._finish(run_id, status, None)
+                hook.xmtc_run_finished(
+                    run_id=run_id,
+                    status=status.value,
+                    summary={"trials": len(todo), "successes": successes},
+                )
+        return run_id
+
+    def _record(
+        self, run_id: int, attempt: TrialAttempt, label_names: list[str]
+    ) -> dict[str, Any] | None:
+        """Commit one attempt (or, with ``fail_fast``, stop on a failed one: earlier trials
+        stay committed, this one is not stored)."""
+        trial = attempt.trial
+        assert isinstance(trial, PlannedTrial)
+        if attempt.error is not None and self.cfg.runtime.fail_fast:
+            raise ConfigError(
+                "runtime.fail_fast",
+                f"stopped at trial {trial.trial_index} (document {trial.doc_id}), which "
+                f"failed: {attempt.error}",
+            )
+        record = trial_record(run_id, str(self.cfg.attack.kind), trial, attempt, label_names)
+        return record_trial(self.store, record)
+
+    def _finish(self, run_id: int, status: str, error: str | None) -> None:
+        try:
+            finish_run(self.store, run_id, status, error)
+        except HarnessError:
+            pass  # the database itself is what failed; the trials already stored are intact
+
+
+def run_campaign(
+    registry: Registry, store: Store, cfg: CampaignConfig, echo: Callable[[str], None] = print
+) -> int:
+    """Run (or resume) the campaign of ``cfg``; returns its run id."""
+    return CampaignRunner(registry, store, cfg, echo).run()
