@@ -117,6 +117,7 @@ def queries(model, corpus, seed: int) -> tuple[list[list[str]], list[list[list[s
         cands.append([*current[:p], *current[p + 1 :]])  # a deletion, for good measure
         calls.append(cands)
         current = cands[int(rng.integers(0, 9))]
+    calls.append([list(doc), doc[: len(doc) - 3], doc[3:]])  # the kept text itself, cut short
     return doc, calls
 
 
