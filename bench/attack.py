@@ -128,11 +128,14 @@ FINDINGS = (
     "that product is kept with the states, so a query projects only the positions whose "
     "outputs changed. The attention runs on a few texts at a time (1 MB of projections): "
     "batched over 48 texts it was 1.7x slower per text, its arrays out of cache.",
-    "Probe (one thread, loaded machine, the 3 documents x 394 queries of an attack on a "
-    "Reuters-shaped model): 1.69 ms per query with the old batched forward, 1.62 with "
-    "the new head alone, 1.28 with kept states. What is left per query is compute: the "
-    "re-read LSTM steps (about n + 16 of 2n), the changed projections (about half), and "
-    "the label-wise attention, which every state change reaches.",
+    "Probe (one thread, the queries of attacks on 3 Reuters documents of ~150 words: "
+    "masked copies and 5 candidate batches each, 1,181 queries, a Reuters-shaped model, "
+    "interleaved, best of 3): at load 3-6 from other jobs, 5.6-7.1 ms per query with the "
+    "old forward in batches of up to 64, 3.5-4.8 with the new head alone, 2.9-3.2 with "
+    "kept states; at a quieter moment (load 1-3) the new head took 1.62-1.68 and kept "
+    "states 1.28-1.30. What is left per query is compute: the re-read LSTM steps (about "
+    "n + 16 of 2n), the changed projections (about half), and the label-wise attention, "
+    "which every state change reaches.",
     "`linear` (`plugins/models/tfidf_delta.py`): a query a few words from a kept text "
     "takes that text's raw scores x·W and squared norm, and its own changes of feature "
     "values times the changed terms' weight rows (one small product for a whole call): "
