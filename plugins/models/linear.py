@@ -57,6 +57,8 @@ from plugins.models.torch_common import (
     train_loop,
     training_options,
 )
+from plugins.models.tfidf_delta import TfidfDelta
+from plugins.models.word_ids import WordIds
 
 log = logging.getLogger(__name__)
 LABEL_BLOCK = 16_384
@@ -92,6 +94,9 @@ class LinearTfidf(XMTCModel):
 
     mask_token = "<unk>"
     supports_gradients = True
+    reuse_states: bool = True
+    """Score a text a few words away from a recently scored one from that text's raw
+    scores (:mod:`plugins.models.tfidf_delta`): the same scores up to float rounding."""
 
     def __init__(self, **options: Any):
         super().__init__(**options)
@@ -102,6 +107,8 @@ class LinearTfidf(XMTCModel):
         self.W: np.ndarray | sp.csc_matrix | None = None  # features x labels
         self.bias: np.ndarray | None = None
         self.report: dict[str, float] = {}
+        self._delta_scorer: TfidfDelta | None = None
+        self._word_ids: WordIds | None = None
 
     def _new_vectorizer(self) -> TfidfVectorizer:
         return make_vectorizer(self.options["ngram_max"], self.options["min_df"])
@@ -386,8 +393,9 @@ class LinearTfidf(XMTCModel):
     def cache_key(self, words: Words) -> bytes:
         """Keyed on vocabulary ids (unknown words all map to -1), so masking a word the
         model never saw shares a key with the original."""
-        vocab = self._require_vectorizer().vocabulary_
-        return ids_key([vocab.get(w.lower(), -1) for w in words[: self.max_words]])
+        if self._word_ids is None:
+            self._word_ids = WordIds(self._require_vectorizer().vocabulary_)
+        return ids_key(self._word_ids(words[: self.max_words]))
 
     def _require_vectorizer(self) -> TfidfVectorizer:
         if self.vectorizer is None:
@@ -436,6 +444,8 @@ class LinearTfidf(XMTCModel):
         return tensors, extra
 
     def load_state(self, tensors: dict[str, np.ndarray], extra: dict[str, Any]) -> None:
+        self._delta_scorer = None
+        self._word_ids = None
         vec = self._new_vectorizer()
         vec.vocabulary_ = {t: i for i, t in enumerate(extra["terms"])}
         vec.idf_ = np.asarray(tensors["idf"], dtype=np.float64)
