@@ -48,6 +48,7 @@ from harness.errors import UsageError
 from harness.ranking import TopK, top_k
 from plugins.models.ovr import LOSSES, OVRSettings, liblinear_loss, merge_topk, train_ovr
 from plugins.models.tfidf import make_vectorizer, terms_of
+from plugins.models.tfidf_delta import TfidfDelta
 from plugins.models.torch_common import (
     dense_rows,
     ids_key,
@@ -57,7 +58,6 @@ from plugins.models.torch_common import (
     train_loop,
     training_options,
 )
-from plugins.models.tfidf_delta import TfidfDelta
 from plugins.models.word_ids import WordIds
 
 log = logging.getLogger(__name__)
