@@ -15,8 +15,6 @@ from pathlib import Path
 
 import numpy as np
 import scipy.sparse as sp
-from sklearn.feature_extraction.text import TfidfVectorizer
-from sklearn.preprocessing import normalize
 
 from harness.data import Corpus
 from harness.provenance import config_hash
@@ -36,6 +34,14 @@ re-normalised. Corpora below it (Reuters-21578, the synthetic shapes up to Amazo
 CHUNK_WORK = 10_000_000
 """Products of label rows x document rows summed per chunk of labels: bounds the transient
 memory of one chunk's sparse product."""
+
+
+def _normalize(M, norm: str = "l2", axis: int = 1):  # type: ignore[no-untyped-def]
+    """scikit-learn's ``normalize``, imported when first used (scikit-learn takes about a
+    second to import, which commands that never cluster should not pay)."""
+    from sklearn.preprocessing import normalize as sk_normalize
+
+    return sk_normalize(M, norm=norm, axis=axis)
 
 
 def _chunks(work: np.ndarray, limit: int) -> list[tuple[int, int]]:
@@ -88,11 +94,13 @@ def label_vectors(corpus: Corpus, max_entries: int = LABEL_VECTOR_ENTRIES) -> sp
     Computed in chunks of labels (each chunk's rows exactly as one whole product gives them);
     when the label vectors would hold more than ``max_entries`` entries, each keeps its
     largest weights up to a common cap (:data:`LABEL_VECTOR_ENTRIES`)."""
+    from sklearn.feature_extraction.text import TfidfVectorizer
+
     tfidf = TfidfVectorizer(
         tokenizer=str.split, token_pattern=None, lowercase=True, sublinear_tf=True, min_df=2
     )
     X = tfidf.fit_transform(" ".join(d.words) for d in corpus.train)
-    X = normalize(X, norm="l2", axis=1)
+    X = _normalize(X, norm="l2", axis=1)
     Yt = corpus.label_matrix("train").T.tocsr()
     Yt.sort_indices()
     work = Yt @ np.diff(X.indptr).astype(np.float64)  # entries each label row sums
@@ -106,9 +114,9 @@ def label_vectors(corpus: Corpus, max_entries: int = LABEL_VECTOR_ENTRIES) -> sp
     for a, b in chunks:
         part = (Yt[a:b] @ X).tocsr()
         part.sort_indices()  # the whole product's order: norms summed alike, bit for bit
-        part = normalize(part, norm="l2", axis=1)
+        part = _normalize(part, norm="l2", axis=1)
         if cap is not None:
-            part = normalize(keep_largest(part, cap), norm="l2", axis=1)
+            part = _normalize(keep_largest(part, cap), norm="l2", axis=1)
         parts.append(part)
     return sp.vstack(parts, format="csr")
 
@@ -132,7 +140,7 @@ def _split(Z: sp.csr_matrix, idx: np.ndarray, rng: np.random.Generator, tol: flo
             break
         old = objective
         centres = np.vstack([np.asarray(sub[left].sum(axis=0)), np.asarray(sub[right].sum(axis=0))])
-        centres = normalize(centres, norm="l2", axis=1)
+        centres = _normalize(centres, norm="l2", axis=1)
     return idx[order[:half]], idx[order[half:]]
 
 

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import stats
+from scipy.special import ndtri
 
 
 def wilson_interval(
@@ -31,7 +31,7 @@ def wilson_interval(
     m = np.asarray(n, dtype=np.float64)
     if np.any(m < 0) or np.any(x < 0) or np.any(x > m):
         raise ValueError("need 0 <= successes <= n")
-    z = stats.norm.isf((1.0 - confidence) / 2.0)
+    z = -ndtri((1.0 - confidence) / 2.0)  # the normal quantile, as scipy.stats.norm.isf
     with np.errstate(divide="ignore", invalid="ignore"):
         denom = m + z * z
         centre = (x + z * z / 2.0) / denom
@@ -53,6 +53,8 @@ def mcnemar_exact(b: int, c: int) -> float:
         raise ValueError(f"discordant counts must be non-negative, got b={b}, c={c}")
     if b + c == 0:
         return 1.0
+    from scipy import stats  # imported on use: a second of start-up the tables do not need
+
     return float(stats.binomtest(int(b), int(b + c), 0.5, alternative="two-sided").pvalue)
 
 
@@ -90,6 +92,8 @@ def paired_bootstrap(
         if on_resample is not None:
             on_resample()
         return value
+
+    from scipy import stats
 
     res = stats.bootstrap(
         (np.arange(n_items),),
