@@ -394,7 +394,12 @@ def run_store(n_trials: int, n_runs: int, work: Path, repeats: int = 3) -> dict[
     db = work / "results.db"
     t0 = time.perf_counter()
     info = build_store(db, n_trials, n_runs, 13_330)
-    out: dict[str, Any] = {**info, "build_s": round(time.perf_counter() - t0, 1), "commands": {}}
+    out: dict[str, Any] = {
+        **info,
+        "build_s": round(time.perf_counter() - t0, 1),
+        "repeats": repeats,
+        "commands": {},
+    }
     for name, argv in store_commands(info["runs"], work).items():
         samples = []
         for _ in range(repeats):
@@ -516,7 +521,7 @@ def child(spec: dict[str, Any]) -> dict[str, Any]:
         if spec["kind"] == "plan":
             return run_plan(spec["fraction"], spec["per_bin"], work)
         if spec["kind"] == "store":
-            return run_store(spec["trials"], spec["runs"], work)
+            return run_store(spec["trials"], spec["runs"], work, spec["repeats"])
         return run_campaign_memory(spec["trials"], spec["every"], work)
 
 
@@ -581,7 +586,8 @@ def render(results: dict[str, Any]) -> str:
         parts += [
             "",
             f"**Read commands over {store['trials']:,} trials** in {len(store['runs'])} runs "
-            f"({store['mb']:,} MB SQLite file; median of three fresh processes):",
+            f"({store['mb']:,} MB SQLite file; median of {store['repeats']} fresh processes "
+            "each):",
             "",
             tabulate(
                 rows,
@@ -643,6 +649,7 @@ def main() -> None:
     p.add_argument("--runs", type=int, default=None, help="Runs in the `store` database.")
     p.add_argument("--campaign-trials", type=int, default=None)
     p.add_argument("--every", type=int, default=None, help="Record RSS every N trials.")
+    p.add_argument("--repeats", type=int, default=3, help="Runs of each read command.")
     p.add_argument("--timeout", type=int, default=3 * 3600, help="Seconds per child.")
     p.add_argument("--out", type=Path, default=None, help="JSON results file.")
     p.add_argument("--render", action="store_true", help="Rewrite the README section only.")
@@ -691,7 +698,9 @@ def main() -> None:
         results["plan_exponents"], results["plan_projection"] = plan_growth(plans)
     if "store" in parts:
         print(f"store: {n_trials:,} trials in {n_runs} runs", file=sys.stderr, flush=True)
-        results["store"] = run_child("store", {"trials": n_trials, "runs": n_runs}, args.timeout)
+        results["store"] = run_child(
+            "store", {"trials": n_trials, "runs": n_runs, "repeats": args.repeats}, args.timeout
+        )
     if "campaign" in parts:
         print(f"campaign: {camp_trials:,} trials", file=sys.stderr, flush=True)
         results["campaign"] = run_child(
