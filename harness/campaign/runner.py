@@ -166,8 +166,8 @@ class CampaignRunner:
             progress=rt.progress,
         )
         partners = [
-            load_trained(self.registry, partner_model(self.store, ref), corpus)
-            for ref in cfg.sampling.paired_with
+            (load_trained(self.registry, r, corpus), r.checkpoint_hash)
+            for r in (partner_model(self.store, ref) for ref in cfg.sampling.paired_with)
         ]
         cache_dir = Path(rt.cache_dir)
         k = cfg.attack.k
@@ -179,7 +179,7 @@ class CampaignRunner:
                 cache_path(cache_dir, h, depth_for(k, m.n_labels)) if h else None,
                 rt.progress,
             ).top(k)
-            for m, h in [(model, row.checkpoint_hash), *((p, None) for p in partners)]
+            for m, h in [(model, row.checkpoint_hash), *partners]
         ]
         cluster_ids = None
         if cfg.attack.kind == AttackKind.NEGATIVE and cfg.sampling.cluster:
