@@ -13,8 +13,8 @@ Three parts, each measured in its own child process (peak memory is then the par
   clustered negative campaign. Each stage's wall time and peak RSS (``VmHWM``, reset before
   it); the growth exponent in documents and the projection to the full corpus.
 * **store**: a results database of ``--trials`` trials (100,000) over ``--runs`` runs written
-  through the ORM (AmazonCat-sized: 13,330 label names per run, 250-word texts, top-5
-  lists, substitutions), then each read command (``leaderboard``, ``compare``, ``examples``,
+  through the ORM (AmazonCat-sized: 13,330 label names per run, 150-350-word texts,
+  top-5 lists, substitutions), then each read command (``leaderboard``, ``compare``, ``examples``,
   ``query``) run three times as a fresh ``xmtc-harness`` process: wall seconds (start-up
   included: what a user waits for), the command's own seconds and the process's peak RSS.
 * **campaign**: one positive-targeted campaign of ``--campaign-trials`` cheap trials
@@ -23,8 +23,8 @@ Three parts, each measured in its own child process (peak memory is then the par
   long campaign must stay flat.
 
     python bench/pipeline.py --quick                 # minutes: every part at small sizes
-    python bench/pipeline.py                         # the full measurement (about an hour)
-    python bench/pipeline.py --parts store           # one part
+    python bench/pipeline.py                         # the full measurement (an hour or so)
+    python bench/pipeline.py --parts store           # one part (results/pipeline-store.json)
     python bench/pipeline.py --render                # README section from results/pipeline.json
 """
 
@@ -662,7 +662,13 @@ def main() -> None:
     if args.child:
         print(json.dumps(child(json.loads(args.child))))
         return
+    parts = [x for x in args.parts.split(",") if x]
+    if not parts or not set(parts) <= set(PARTS):
+        p.error(f"--parts: choose among {', '.join(PARTS)}, got {args.parts!r}")
     out_path = args.out or (QUICK_RESULTS if args.quick else RESULTS)
+    if args.out is None and not args.render and set(parts) != set(PARTS):
+        # a partial run keeps its own file: it must not replace the full measurement's
+        out_path = out_path.with_name(f"{out_path.stem}-{'-'.join(parts)}.json")
     if args.render:
         write_readme(render(json.loads(out_path.read_text())))
         return
@@ -675,7 +681,6 @@ def main() -> None:
     camp_trials = args.campaign_trials or (300 if q else 3000)
     every = args.every or (50 if q else 100)
     per_bin = 50 if q else 400  # labels per bin: the paper's 400 for AmazonCat-13K
-    parts = [x for x in args.parts.split(",") if x]
     results: dict[str, Any] = {
         "command": "python bench/pipeline.py " + " ".join(sys.argv[1:]),
         "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
