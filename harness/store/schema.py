@@ -173,9 +173,20 @@ class Trial(Base):
             "forward_passes",
             "wall_seconds",
         ),
+        Index(
+            "ix_trials_run_pairs",
+            "run_id",
+            "trial_index",
+            "sample_id",
+            "target_labels",
+            "bin_index",
+            "outcome",
+        ).ddl_if(dialect="sqlite"),
     )
-    """``ix_trials_run_bin_stats`` covers every column the leaderboard sums, so aggregating
-    100,000 trials reads the index, not the rows with their texts (schema version 3)."""
+    """``ix_trials_run_bin_stats`` covers every column the leaderboard sums, and
+    ``ix_trials_run_pairs`` every column ``compare`` pairs trials by, so either reads a
+    run's trials from the index, not from the rows with their texts (schema version 3). The
+    second is SQLite's only: PostgreSQL's ``json`` type has no ordering to index."""
     id: Mapped[int] = mapped_column(primary_key=True)
     run_id: Mapped[int] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"))
     trial_index: Mapped[int] = mapped_column(Integer)

@@ -1,7 +1,8 @@
 """Leaderboard sums computed in the database (one GROUP BY over a covering index) equal the
 same rules applied trial by trial in Python, with and without SQL's ``acos``; the index is
 what the query reads, an older database gets it on upgrade, and run selections leave the
-(large) configuration unread."""
+(large) configuration unread. ``compare``'s per-trial keys come from their own covering
+index and equal the ORM's decoding of every row."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import sqlite3
 from pathlib import Path
 
 import pytest
+from sqlalchemy import select
 from sqlalchemy.exc import InvalidRequestError
 
 from harness.report.leaderboard import combine, sums_of
@@ -16,6 +18,7 @@ from harness.store.queries import (
     RunFilter,
     cell_sums,
     cell_sums_statement,
+    pair_outcomes,
     select_runs,
     trial_stats,
 )
@@ -89,11 +92,37 @@ def test_the_aggregate_reads_only_the_covering_index(db: Path) -> None:
     assert "COVERING INDEX ix_trials_run_bin_stats" in plan, plan
 
 
+def test_pairs_read_their_covering_index_and_equal_the_rows(db: Path) -> None:
+    con = sqlite3.connect(db)
+    sql = (
+        "SELECT trial_index, sample_id, target_labels, bin_index, outcome FROM trials"
+        " WHERE run_id = 1 ORDER BY trial_index"
+    )
+    plan = " ".join(str(row[-1]) for row in con.execute("EXPLAIN QUERY PLAN " + sql))
+    con.close()
+    assert "COVERING INDEX ix_trials_run_pairs" in plan, plan
+    store = open_store(str(db), create=False)
+    with store.read() as s:
+        for run_id in (1, 2, 3):
+            got = pair_outcomes(s, run_id)
+            rows = s.scalars(
+                select(Trial).where(Trial.run_id == run_id).order_by(Trial.trial_index)
+            ).all()
+            want = [
+                (t.trial_index, t.sample_id, tuple(t.target_labels), t.bin_index, t.outcome)
+                for t in rows
+            ]
+            assert [tuple(p) for p in got] == want and want
+            assert all(type(x) is int for p in got for x in p.targets)
+    store.dispose()
+
+
 def test_an_older_database_gets_the_index_on_upgrade(tmp_path: Path) -> None:
     db = tmp_path / "old.db"
     build_report_db(db).dispose()
     con = sqlite3.connect(db)
     con.execute("DROP INDEX ix_trials_run_bin_stats")
+    con.execute("DROP INDEX ix_trials_run_pairs")
     con.execute("DELETE FROM schema_version WHERE version = 3")
     con.commit()
     con.close()
@@ -104,7 +133,7 @@ def test_an_older_database_gets_the_index_on_upgrade(tmp_path: Path) -> None:
     con = sqlite3.connect(db)
     names = {r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type='index'")}
     con.close()
-    assert "ix_trials_run_bin_stats" in names
+    assert {"ix_trials_run_bin_stats", "ix_trials_run_pairs"} <= names
 
 
 def test_run_selections_leave_the_configuration_unread(db: Path) -> None:
