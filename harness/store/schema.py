@@ -29,7 +29,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 from harness.vocab import AttackKind, Outcome, RunStatus, Weighting, values
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 OUTCOMES = values(Outcome)
 """The closed set of trial outcomes (docs/method.md, 'Trial outcomes')."""
@@ -160,7 +160,33 @@ class Trial(Base):
     __table_args__ = (
         UniqueConstraint("run_id", "trial_index", name="uq_trial_run_index"),
         Index("ix_trials_run_bin", "run_id", "bin_index"),
+        Index(
+            "ix_trials_run_bin_stats",
+            "run_id",
+            "bin_index",
+            "outcome",
+            "similarity",
+            "change_rate",
+            "n_words",
+            "n_changed",
+            "logical_queries",
+            "forward_passes",
+            "wall_seconds",
+        ),
+        Index(
+            "ix_trials_run_pairs",
+            "run_id",
+            "trial_index",
+            "sample_id",
+            "target_labels",
+            "bin_index",
+            "outcome",
+        ).ddl_if(dialect="sqlite"),
     )
+    """``ix_trials_run_bin_stats`` covers every column the leaderboard sums, and
+    ``ix_trials_run_pairs`` every column ``compare`` pairs trials by, so either reads a
+    run's trials from the index, not from the rows with their texts (schema version 3). The
+    second is SQLite's only: PostgreSQL's ``json`` type has no ordering to index."""
     id: Mapped[int] = mapped_column(primary_key=True)
     run_id: Mapped[int] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"))
     trial_index: Mapped[int] = mapped_column(Integer)

@@ -61,11 +61,19 @@ def _add_corpus_columns(conn: Any) -> None:
             conn.execute(text(f"ALTER TABLE {table} ADD COLUMN corpus VARCHAR(200)"))
 
 
+def _add_report_indexes(conn: Any) -> None:
+    """Version 3: the covering index the leaderboard aggregates from (a database created
+    at an earlier version by this code already has it)."""
+    for index in Base.metadata.tables["trials"].indexes:
+        index.create(conn, checkfirst=True)
+
+
 # Migrations: version -> function(connection). Version 1 is the initial schema, created
 # from the ORM metadata; later versions add their ALTER statements here, in order.
 MIGRATIONS: dict[int, Callable[[Any], None]] = {
     1: lambda conn: Base.metadata.create_all(conn),
     2: _add_corpus_columns,
+    3: _add_report_indexes,
 }
 
 
