@@ -56,6 +56,7 @@ def test_ray_stores_the_local_trials_and_resumes_a_local_run_as_one_run(workdir:
     assert res.returncode == 0, res.stderr
     assert "4 already stored" in res.stderr
     assert "ray: 2 worker(s) on a Ray instance on this machine" in res.stderr
+    assert "each 1 CPU(s), 0 GPU(s), 1 thread(s)" in res.stderr  # torch's, in the workers
     assert "checkpoint from the shared folder" in res.stderr
 
     expected = stored_trials(local)

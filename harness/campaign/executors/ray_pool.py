@@ -55,7 +55,7 @@ from harness.campaign.executors.shipping import (
 )
 from harness.campaign.plan import PlannedTrial
 from harness.errors import CheckpointError, ConfigError, HarnessError
-from harness.threads import compute_threads, cpu_count, set_compute_threads
+from harness.threads import cpu_count, set_compute_threads
 from harness.vocab import CheckpointVia
 
 INSTALL = "pip install 'xmtc-harness[ray]'"
@@ -88,11 +88,18 @@ class WorkerInfo:
     pid: int
     node: str
     threads: int
+    """torch's intra-op threads in the worker, as set (what it computes with)."""
     harness_version: str
     build_seconds: float
     checkpoint_from: str
     failure: str | None = None
     checkpoint_failure: bool = False
+
+
+def torch_threads() -> int:
+    import torch
+
+    return int(torch.get_num_threads())
 
 
 class AttackWorker:
@@ -126,7 +133,7 @@ class AttackWorker:
         self.info = WorkerInfo(
             pid=os.getpid(),
             node=socket.gethostname(),
-            threads=compute_threads(),
+            threads=torch_threads(),
             harness_version=__version__,
             build_seconds=time.perf_counter() - t0,
             checkpoint_from=source,
@@ -203,9 +210,11 @@ class RayExecutor:
         self.next_index = 0
         self.next_seq = 0
         self.deaths = 0
+        """Workers that died during :meth:`run` (each was replaced)."""
         self.closed = False
         self.connected_here = False
         self.shipped: list[Any] | None = None
+        self._actor_class: Any = None
         self.start_seconds = 0.0
         """Seconds from connecting to the first workers' attacks built (the pool's cost)."""
         self._t0 = time.perf_counter()
@@ -278,7 +287,9 @@ class RayExecutor:
         index = self.next_index
         self.next_index += 1
         name = f"{ACTOR_PREFIX}-{self.token}-{index}"
-        actor = self.ray.remote(AttackWorker).options(
+        if self._actor_class is None:
+            self._actor_class = self.ray.remote(AttackWorker)
+        actor = self._actor_class.options(
             name=name,
             namespace=NAMESPACE,
             num_cpus=self.cpus,
@@ -301,7 +312,7 @@ class RayExecutor:
                 break
             ready, _ = self.ray.wait([w.ready_ref for w in starting], num_returns=1, timeout=POLL_S)
             for ref in ready:
-                self._started(next(w for w in starting if w.ready_ref is ref))
+                self._started(next(w for w in starting if w.ready_ref == ref))
             if time.monotonic() > deadline:
                 if any(w.info is not None for w in self.workers.values()):
                     self.echo(f"ray: {len(starting)} worker(s) still waiting for resources")
@@ -320,7 +331,8 @@ class RayExecutor:
         sources = sorted({i.checkpoint_from for i in live})
         self.echo(
             f"ray: {len(live)} worker(s) on {where}, each {self.cpus:g} CPU(s), "
-            f"{self.gpus:g} GPU(s), {self.job.threads} thread(s); checkpoint from the "
+            f"{self.gpus:g} GPU(s), {'/'.join(map(str, sorted({i.threads for i in live})))} "
+            "thread(s); checkpoint from the "
             f"{' and the '.join(s.replace('-', ' ') for s in sources)}; "
             f"started in {self.start_seconds:.1f} s"
         )
