@@ -31,11 +31,12 @@ def db_url(tmp_path: Path) -> str:
     return f"sqlite:///{tmp_path / 'results.db'}"
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def ray_cluster():
-    """One local Ray cluster for the session's Ray tests: 2 CPUs, no dashboard, a small
-    object store. Yields its address (what ``--ray-address`` joins); this process stays
-    connected, so a test can find, kill or question the workers a campaign started."""
+    """A local Ray cluster for one test module: 2 CPUs, no dashboard, a small object store,
+    shut down (every Ray process with it) when the module ends. Yields its address (what
+    ``--ray-address`` joins); this process stays connected, so a test can find, kill or
+    question the workers a campaign started."""
     import logging
 
     import ray

@@ -1,6 +1,6 @@
 """What the Ray tests ask of a campaign's database and of its workers: the stored trials in
-comparable form, and the live Ray workers a campaign started (found by name on the session
-cluster, :func:`tests.conftest.ray_cluster`)."""
+comparable form, and the live Ray workers a campaign started (found by name on the test
+module's cluster, :func:`tests.conftest.ray_cluster`)."""
 
 from __future__ import annotations
 
@@ -50,7 +50,7 @@ def errors(db: Path) -> dict[int, str]:
 
 
 def campaign_workers() -> list[str]:
-    """Names of the campaign workers alive on the session cluster."""
+    """Names of the campaign workers alive on the test module's cluster."""
     import ray
 
     from harness.campaign.executors.ray_pool import ACTOR_PREFIX, NAMESPACE

@@ -1,4 +1,4 @@
-"""Faults of a distributed campaign, on real Ray (the session's 2-CPU cluster): nothing is
+"""Faults of a distributed campaign, on real Ray (the module's 2-CPU cluster): nothing is
 lost, nothing is stored twice, the database stays sound.
 
 * ``ray.kill`` on a worker mid-campaign: the trial it ran runs again on another worker, the
