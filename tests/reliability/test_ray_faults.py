@@ -19,6 +19,8 @@ from __future__ import annotations
 import os
 import shutil
 import signal
+import subprocess
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -38,6 +40,23 @@ def workdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     res = run_cli(eval_args(tmp, "--limit", "0", db=str(tmp / "warm.db")), cwd=tmp)
     assert res.returncode == 0, res.stderr
     return tmp
+
+
+@pytest.fixture
+def start() -> Iterator[Callable[[list[str], Path], subprocess.Popen[str]]]:
+    """Starts ``xmtc-harness`` commands; any still running when the test ends (a failed
+    assertion) is killed, so no driver outlives its test or the module's Ray cluster."""
+    procs: list[subprocess.Popen[str]] = []
+
+    def _start(args: list[str], cwd: Path) -> subprocess.Popen[str]:
+        procs.append(popen_cli(args, cwd=cwd))
+        return procs[-1]
+
+    yield _start
+    for proc in procs:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
 
 
 def campaign(workdir: Path, db: Path, *extra: str, address: str | None = None) -> list[str]:
@@ -63,10 +82,12 @@ def assert_sound(db: Path) -> None:
         assert len(idx) == len(set(idx)), f"run {run_id} stores a trial twice"
 
 
-def test_ray_kill_of_a_worker_loses_and_duplicates_nothing(workdir: Path, ray_cluster: str) -> None:
+def test_ray_kill_of_a_worker_loses_and_duplicates_nothing(
+    workdir: Path, ray_cluster: str, start: Callable[..., subprocess.Popen[str]]
+) -> None:
     db = workdir / "ray-kill.db"
     args = campaign(workdir, db, "--checkpoint-via", "object-store", address=ray_cluster)
-    proc = popen_cli(args, cwd=workdir)
+    proc = start(args, cwd=workdir)
     wait_for(lambda: count(db) > 0, "a first trial", proc=proc)
     import ray
 
@@ -85,11 +106,10 @@ def test_ray_kill_of_a_worker_loses_and_duplicates_nothing(workdir: Path, ray_cl
 
 
 def test_sigkill_of_a_worker_process_stores_its_trial_as_an_error(
-    workdir: Path, ray_cluster: str
+    workdir: Path, ray_cluster: str, start: Callable[..., subprocess.Popen[str]]
 ) -> None:
     db = workdir / "ray-sigkill.db"
-    proc = popen_cli(campaign(workdir, db, "--trial-retries", "0", address=ray_cluster),
-                     cwd=workdir)  # fmt: skip
+    proc = start(campaign(workdir, db, "--trial-retries", "0", address=ray_cluster), workdir)
     wait_for(lambda: count(db) > 0, "a first trial", proc=proc)
     import ray
 
@@ -109,13 +129,13 @@ def test_sigkill_of_a_worker_process_stores_its_trial_as_an_error(
 
 
 def test_driver_interrupted_then_killed_then_resumed_locally(
-    workdir: Path, ray_cluster: str
+    workdir: Path, ray_cluster: str, start: Callable[..., subprocess.Popen[str]]
 ) -> None:
     db = workdir / "ray-driver.db"
     distributed = campaign(workdir, db, address=ray_cluster)
 
     # Ctrl-C: the workers stop, the run is marked interrupted, committed trials stay.
-    proc = popen_cli(distributed, cwd=workdir)
+    proc = start(distributed, cwd=workdir)
     wait_for(lambda: count(db) > 0, "a first trial", proc=proc)
     proc.send_signal(signal.SIGINT)
     _out, err = proc.communicate(timeout=FINISH_S)
@@ -127,7 +147,7 @@ def test_driver_interrupted_then_killed_then_resumed_locally(
 
     # SIGKILL of the resumed driver: sound database, Ray ends the dead driver's workers.
     before = count(db)
-    proc = popen_cli(distributed, cwd=workdir)
+    proc = start(distributed, cwd=workdir)
     wait_for(lambda: count(db) > before, "a resumed trial", proc=proc)
     proc.send_signal(signal.SIGKILL)
     proc.communicate()
