@@ -5,6 +5,8 @@
   same trials, column for column, in one run the leaderboard shows once.
 * A plugin that raises inside a Ray worker stores the same ``error`` trials, with the same
   messages, as a local run (``doomed-glove`` fails by document content, so in any process).
+* Joined through Ray Client (``ray://host:port``, how a cluster is reached from outside
+  it), the workers store the same trials as a local run.
 * Without Ray installed, ``--executor ray`` is one line naming the extra to install; pool
   options without the Ray executor, and out-of-range pool options, are one line too.
 
@@ -15,8 +17,11 @@ runs attack the same checkpoint.
 from __future__ import annotations
 
 import shutil
+import socket
 import subprocess
 import sys
+import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -96,6 +101,56 @@ def test_a_plugin_raising_in_a_worker_is_the_same_error_as_locally(
     _warm, (_run_id, _attack, _n, status) = runs(distributed)  # the copied run, this one
     assert status == "finished"
     assert trial_problems(distributed) == []
+
+
+@pytest.fixture
+def ray_client(ray_cluster: str, tmp_path: Path) -> Iterator[str]:
+    """A Ray Client server on the module's cluster (what ``ray start --head`` runs on port
+    10001); yields its ``ray://`` address and stops it at the end."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    log = open(tmp_path / "ray-client.log", "w")  # noqa: SIM115 (closed below)
+    server = subprocess.Popen(
+        [sys.executable, "-m", "ray.util.client.server", f"--address={ray_cluster}",
+         "--host=127.0.0.1", f"--port={port}", "--mode=proxy"],
+        stdout=log, stderr=subprocess.STDOUT,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                assert server.poll() is None, (tmp_path / "ray-client.log").read_text()
+                assert time.monotonic() < deadline, "the Ray Client server did not start"
+                time.sleep(0.5)
+        yield f"ray://127.0.0.1:{port}"
+    finally:
+        server.terminate()
+        try:
+            server.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait()
+        log.close()
+
+
+def test_joined_through_ray_client_the_workers_store_the_local_trials(
+    workdir: Path, ray_client: str
+) -> None:
+    local = copy_db(workdir, "client-local.db")
+    res = run_cli(eval_args(workdir, "--limit", "4", db=str(local)), cwd=workdir)
+    assert res.returncode == 0, res.stderr
+    joined = copy_db(workdir, "client-ray.db")
+    ray_opts = ("--executor", "ray", "--ray-address", ray_client, "--workers", "2")
+    res = run_cli(eval_args(workdir, "--limit", "4", *ray_opts, db=str(joined)), cwd=workdir)
+    assert res.returncode == 0, res.stderr
+    assert f"on the Ray cluster at {ray_client}" in res.stderr
+    expected = stored_trials(local)
+    assert len(expected) == 4
+    assert stored_trials(joined) == expected
 
 
 def test_without_ray_the_ray_executor_says_how_to_install_it(
