@@ -29,3 +29,28 @@ def reuters_dir(data_root: Path) -> Path:
 def db_url(tmp_path: Path) -> str:
     """A fresh SQLite results database in a temporary folder."""
     return f"sqlite:///{tmp_path / 'results.db'}"
+
+
+@pytest.fixture(scope="module")
+def ray_cluster():
+    """A local Ray cluster for one test module: 2 CPUs, no dashboard, a small object store,
+    shut down (every Ray process with it) when the module ends. Yields its address (what
+    ``--ray-address`` joins); this process stays connected, so a test can find, kill or
+    question the workers a campaign started."""
+    import logging
+
+    import ray
+
+    ray.init(
+        address="local",
+        num_cpus=2,
+        include_dashboard=False,
+        object_store_memory=100 * 1024 * 1024,
+        logging_level=logging.ERROR,
+        log_to_driver=False,
+        namespace="xmtc-harness",
+    )
+    try:
+        yield ray.get_runtime_context().gcs_address
+    finally:
+        ray.shutdown()

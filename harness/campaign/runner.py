@@ -144,6 +144,7 @@ class CampaignRunner:
             raise ConfigError(
                 "runtime.executor", f"unknown executor {cfg.runtime.executor!r}; known: {known}"
             )
+        EXECUTORS[cfg.runtime.executor].check(cfg.runtime)  # before anything is loaded
         self.registry = registry
         self.store = store
         self.cfg = cfg
@@ -257,6 +258,7 @@ class CampaignRunner:
             plugins=self.registry.extra_plugins,
             registry_file=str(self.registry.registry_file) if self.registry.registry_file else None,
             threads=rt.threads,
+            seed=cfg.seed,
         )
         status = RunStatus.FAILED
         successes = 0
@@ -266,7 +268,9 @@ class CampaignRunner:
         )  # fmt: skip
         executor = None
         try:
-            executor = EXECUTORS[rt.executor](job, lambda: builder.build(setup.model))
+            executor = EXECUTORS[rt.executor](
+                job, lambda: builder.build(setup.model), rt, self.echo
+            )
             for n, attempt in enumerate(executor.run(todo), 1):
                 stored = self._record(run_id, attempt, setup.corpus.label_names)
                 if stored is not None:
