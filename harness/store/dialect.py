@@ -13,7 +13,6 @@ nothing outside this module tests which backend it is talking to.
 from __future__ import annotations
 
 import hashlib
-import importlib.util
 import json
 import re
 import sqlite3
@@ -301,8 +300,12 @@ def dialect_for(url: URL) -> Dialect:
                 f"{shown(url)}: PostgreSQL is reached through psycopg 3; write the URL as "
                 f"postgresql://... or postgresql+psycopg://..., not {url.drivername}://"
             )
-        if importlib.util.find_spec("psycopg") is None:
-            raise StoreError(f"{shown(url)}: PostgreSQL needs the psycopg driver: {POSTGRES_EXTRA}")
+        try:
+            import psycopg  # noqa: F401
+        except ImportError:
+            raise StoreError(
+                f"{shown(url)}: PostgreSQL needs the psycopg driver: {POSTGRES_EXTRA}"
+            ) from None
         return PostgresDialect(url.set(drivername="postgresql+psycopg"))
     raise StoreError(
         f"{shown(url)}: unsupported database {backend!r}; results go to SQLite (a file path "

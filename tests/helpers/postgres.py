@@ -136,7 +136,9 @@ def start_server() -> PostgresServer:
     try:
         import psycopg  # noqa: F401
     except ImportError as exc:
-        raise PostgresUnavailable(f"psycopg is not installed (the `postgres` extra): {exc}")
+        raise PostgresUnavailable(
+            f"psycopg is not installed (the `postgres` extra): {exc}"
+        ) from None
     bindir = find_bindir()
     if bindir is None:
         raise PostgresUnavailable(
