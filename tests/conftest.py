@@ -8,7 +8,13 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers.postgres import PostgresServer, PostgresUnavailable, required, start_server
+from tests.helpers.postgres import (
+    PostgresMissing,
+    PostgresServer,
+    PostgresUnavailable,
+    required,
+    start_server,
+)
 
 REPO = Path(__file__).resolve().parent.parent
 DATA_ROOT = Path(os.environ.get("XMTC_DATA_DIR", REPO.parent / "shared" / "data"))
@@ -37,13 +43,16 @@ def db_url(tmp_path: Path) -> str:
 @pytest.fixture(scope="session")
 def postgres_server() -> Iterator[PostgresServer]:
     """One throwaway PostgreSQL server for the session (tests/helpers/postgres.py); skipped
-    with the reason where none can start, failed instead when $XMTC_TEST_POSTGRES=required."""
+    with the reason only where the server binaries are missing (failed instead when
+    $XMTC_TEST_POSTGRES=required); failed whenever binaries that are present do not start."""
     try:
         server = start_server()
-    except PostgresUnavailable as exc:
+    except PostgresMissing as exc:
         if required():
             pytest.fail(f"PostgreSQL is required here ($XMTC_TEST_POSTGRES) but: {exc}")
         pytest.skip(f"no PostgreSQL server: {exc}")
+    except PostgresUnavailable as exc:
+        pytest.fail(f"the PostgreSQL test server did not start: {exc}")
     yield server
     server.stop()
 

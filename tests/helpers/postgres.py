@@ -3,9 +3,11 @@ directory, 127.0.0.1 on a free port, one server per test session, one database p
 
 ``postgres`` refuses to run as root, so on a machine that runs the tests as root the server
 runs as the unprivileged ``postgres`` account the Debian package creates (else ``nobody``).
-Where the binaries are missing or the server does not start, :func:`start_server` raises
-:class:`PostgresUnavailable` with the reason: the fixtures skip with it locally, and fail
-when ``$XMTC_TEST_POSTGRES`` is ``required`` (``.ci/run`` sets it, so CI never skips).
+Where the server binaries are missing, :func:`start_server` raises :class:`PostgresMissing`:
+the fixtures skip with that reason locally, and fail when ``$XMTC_TEST_POSTGRES`` is
+``required`` (``.ci/run`` sets it, so CI never skips). Binaries that are present but do not
+give a running server (or psycopg missing beside them) raise :class:`PostgresUnavailable`,
+which always fails: a broken setup is never mistaken for an absent one.
 """
 
 from __future__ import annotations
@@ -30,26 +32,38 @@ class PostgresUnavailable(RuntimeError):
     """No server could be started here; the message says why."""
 
 
+class PostgresMissing(PostgresUnavailable):
+    """No PostgreSQL server binaries on this machine (the only reason the tests may skip)."""
+
+
 def required() -> bool:
     """Whether a missing server fails the tests instead of skipping them (CI)."""
     return os.environ.get(REQUIRED_ENV, "").lower() in ("1", "required", "yes", "true")
 
 
 def find_bindir() -> Path | None:
-    """The folder with ``initdb``, ``pg_ctl`` and ``postgres``: ``$XMTC_TEST_PG_BINDIR``,
-    else ``PATH``, else Debian's newest ``/usr/lib/postgresql/N/bin``."""
+    """The folder with ``initdb``, ``pg_ctl`` and ``postgres``: ``$XMTC_TEST_PG_BINDIR``
+    when set (and then only it), else ``PATH``, else Debian's newest
+    ``/usr/lib/postgresql/N/bin``."""
     candidates: list[Path] = []
     if os.environ.get(BINDIR_ENV):
         candidates.append(Path(os.environ[BINDIR_ENV]))
+    else:
+        candidates += _found_bindirs()
+    for folder in candidates:
+        if all((folder / b).exists() for b in ("initdb", "pg_ctl", "postgres")):
+            return folder
+    return None
+
+
+def _found_bindirs() -> list[Path]:
+    candidates: list[Path] = []
     on_path = shutil.which("initdb")
     if on_path:
         candidates.append(Path(on_path).resolve().parent)
     debian = glob.glob("/usr/lib/postgresql/*/bin")
     candidates += [Path(p) for p in sorted(debian, key=_version_key, reverse=True)]
-    for folder in candidates:
-        if all((folder / b).exists() for b in ("initdb", "pg_ctl", "postgres")):
-            return folder
-    return None
+    return candidates
 
 
 def _version_key(path: str) -> tuple[int, ...]:
@@ -133,18 +147,19 @@ def _pg(server: PostgresServer, binary: str, *args: str, check: bool = True):
 def start_server() -> PostgresServer:
     """initdb a data directory and start a server on 127.0.0.1 (raises
     :class:`PostgresUnavailable` with the reason when it cannot)."""
+    bindir = find_bindir()
+    if bindir is None:
+        where = os.environ.get(BINDIR_ENV) or "PATH or /usr/lib/postgresql/*/bin"
+        raise PostgresMissing(
+            f"PostgreSQL server binaries (initdb, pg_ctl, postgres) not found in {where}; "
+            f"apt-get install postgresql, or set ${BINDIR_ENV}"
+        )
     try:
         import psycopg  # noqa: F401
     except ImportError as exc:
         raise PostgresUnavailable(
-            f"psycopg is not installed (the `postgres` extra): {exc}"
+            f"PostgreSQL is installed but psycopg is not (pip install -e '.[test]'): {exc}"
         ) from None
-    bindir = find_bindir()
-    if bindir is None:
-        raise PostgresUnavailable(
-            "PostgreSQL server binaries not found (apt-get install postgresql, or set "
-            f"${BINDIR_ENV})"
-        )
     user = _run_as()
     root = Path(tempfile.mkdtemp(prefix="xmtc-pg-"))
     if user is not None:
