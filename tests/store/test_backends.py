@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 
 import pytest
+from sqlalchemy import text
 
 from harness.store import schema
 from harness.store.runs import TrialRecord, record_trial
@@ -74,6 +75,24 @@ def test_schema_creation_started_by_four_processes_at_once(any_db: str) -> None:
     assert store.version() == SCHEMA_VERSION
     _add_run(store, n_trials=2)  # the schema is whole: a run and its trials can be written
     store.dispose()
+
+
+def test_an_upgrade_started_by_four_processes_at_once(any_db: str) -> None:
+    """A database left at version 1 (before the corpus columns) is upgraded once, whole, by
+    four processes that open it at the same moment."""
+    store = open_store(any_db)
+    _add_run(store, n_trials=1)
+    with store.engine.begin() as conn:
+        for table in ("runs", "trained_models"):
+            conn.execute(text(f"ALTER TABLE {table} DROP COLUMN corpus"))
+        conn.execute(text("DELETE FROM schema_version WHERE version > 1"))
+    store.dispose()
+    assert open_store(any_db, create=False).version() == 1
+    _at_once(OPEN_AT, any_db, 4)
+    versions = [r[0] for r in query(any_db, "SELECT version FROM schema_version ORDER BY 1")]
+    assert versions == list(range(1, SCHEMA_VERSION + 1))
+    assert query(any_db, "SELECT corpus FROM runs") == [(None,)]
+    assert query(any_db, "SELECT count(*) FROM trials") == [(1,)]
 
 
 def test_the_write_lock_serialises_processes(any_db: str) -> None:
