@@ -76,7 +76,7 @@ class JSONText(TypeDecorator[Any]):
 
     PostgreSQL's ``json`` type refuses ``NaN`` and ``Infinity``, which a metric with nothing
     to average over is; stored as text, every value reads back exactly as SQLite gives it.
-    (Cast with ``::json`` to use PostgreSQL's JSON operators in ``query --sql``.)
+    (Cast with ``::json`` to use PostgreSQL's JSON operators in a user's SQL query.)
     """
 
     impl = Text
