@@ -125,7 +125,7 @@ def db_option(after_subcommand: bool) -> click.Option:
         show_default="$XMTC_HARNESS_DB or results.db" if not after_subcommand else False,
         expose_value=not after_subcommand,
         callback=_set_db if after_subcommand else None,
-        help="Results database: a SQLite path or any SQLAlchemy URL.",
+        help="Results database: a SQLite path or a postgresql:// URL.",
     )
 
 
