@@ -18,6 +18,8 @@ from tests.helpers.postgres import (
 
 REPO = Path(__file__).resolve().parent.parent
 DATA_ROOT = Path(os.environ.get("XMTC_DATA_DIR", REPO.parent / "shared" / "data"))
+# Subprocesses and the dataset plugins find the corpus through the same variable.
+os.environ.setdefault("XMTC_DATA_DIR", str(DATA_ROOT))
 
 
 @pytest.fixture(scope="session")
