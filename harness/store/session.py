@@ -17,7 +17,7 @@ from typing import Any, TypeVar
 
 from sqlalchemy import Engine, create_engine, inspect, select, text
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import OperationalError, SQLAlchemyError
+from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from harness.errors import StoreError
@@ -30,12 +30,37 @@ WRITE_RETRIES = 8
 
 
 def normalise_url(db: str) -> str:
-    """A SQLAlchemy URL as given, or ``sqlite:///PATH`` for a plain file path."""
+    """A SQLAlchemy URL as given, or ``sqlite:///PATH`` for a plain file path; an empty one
+    (which SQLAlchemy would take for a database in memory, losing every trial) is refused."""
+    if not db.strip():
+        raise StoreError("the database path is empty; give a file path or a database URL")
     return db if "://" in db else f"sqlite:///{db}"
 
 
+def _engine_error(url: str, exc: BaseException) -> StoreError:
+    """A URL SQLAlchemy cannot open: unknown backend, missing driver, malformed."""
+    shown = shown_url(url)
+    if isinstance(exc, NoSuchModuleError):
+        return StoreError(f"{shown}: unknown database backend ({exc})")
+    if isinstance(exc, ImportError):
+        return StoreError(
+            f"{shown}: the driver for this backend is not installed ({exc}); install it or "
+            "use a SQLite file path"
+        )
+    return StoreError(f"{shown}: not a database URL ({exc})")
+
+
+def shown_url(url: str) -> str:
+    """``url`` as messages show it: any password masked."""
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except ArgumentError:
+        return url.split("://", 1)[0] + "://..."
+
+
 def _explain(exc: BaseException, url: str) -> StoreError:
-    msg = str(getattr(exc, "orig", exc))
+    url = shown_url(url)
+    msg = " ".join(str(getattr(exc, "orig", exc)).split())
     low = msg.lower()
     if "readonly" in low or "read-only" in low:
         return StoreError(f"{url}: the database is read-only ({msg}); committed rows are intact")
@@ -45,6 +70,12 @@ def _explain(exc: BaseException, url: str) -> StoreError:
         return StoreError(f"{url}: the database stayed locked after retries ({msg})")
     if "unable to open" in low:
         return StoreError(f"{url}: cannot open the database file ({msg})")
+    if "malformed" in low or "not a database" in low or "could not decode" in low:
+        return StoreError(
+            f"{url}: the database file is damaged ({msg}); check it with PRAGMA "
+            "integrity_check, recover what is readable with the sqlite3 shell's .recover, "
+            "or use a new database path"
+        )
     return StoreError(f"{url}: database error: {msg}")
 
 
@@ -74,15 +105,25 @@ class Store:
 
     def __init__(self, db: str, *, create: bool = True):
         self.url = normalise_url(db)
-        self.dialect = dialect_for(make_url(self.url))
+        try:
+            self.dialect = dialect_for(make_url(self.url))
+        except ArgumentError as exc:
+            raise _engine_error(self.url, exc) from None
         self.path = self.dialect.path
         if self.path is not None:
             if not create and not self.path.exists():
                 raise StoreError(f"{self.path}: no results database here (run an eval first)")
             if create and not self.path.parent.exists():
                 raise StoreError(f"{self.path}: folder {self.path.parent} does not exist")
-        self.engine: Engine = create_engine(self.url, **self.dialect.engine_options())
-        self.dialect.prepare(self.engine)
+        self.readonly = not create
+        self.dialect.check_database(create)  # before anything is written (or refused)
+        try:
+            options = self.dialect.engine_options(readonly=self.readonly)
+            self.engine: Engine = create_engine(self.url, **options)
+        except (ArgumentError, NoSuchModuleError, ImportError) as exc:
+            self.dialect.close()
+            raise _engine_error(self.url, exc) from None
+        self.dialect.prepare(self.engine, readonly=self.readonly)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
         if create:
             self.migrate()
@@ -168,7 +209,7 @@ class Store:
         s = self._sessions()
         try:
             yield s
-        except OperationalError as exc:
+        except SQLAlchemyError as exc:
             raise _explain(exc, self.url) from exc
         finally:
             # close() ends the transaction without writing anything, and, unlike rollback(),
@@ -177,6 +218,12 @@ class Store:
 
     def dispose(self) -> None:
         self.engine.dispose()
+        self.dialect.close()
+
+    def damage(self) -> str | None:
+        """After a read failed: the damage of the database that explains it, as one line
+        (None when the database is sound and the failure lies elsewhere)."""
+        return self.dialect.damage()
 
     # -- user SQL -------------------------------------------------------------------------
     def run_readonly_sql(self, sql: str) -> Rows:
