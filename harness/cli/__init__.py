@@ -68,6 +68,11 @@ def main(argv: list[str] | None = None) -> None:
     except click.exceptions.Abort:
         click.echo("aborted", err=True)
         sys.exit(130)
+    except click.UsageError as exc:  # one line, like every other refusal
+        where = f"; see `{exc.ctx.command_path} --help`" if exc.ctx is not None else ""
+        message = " ".join(exc.format_message().split()).rstrip(".")
+        click.echo(f"error: {message}{where}", err=True)
+        sys.exit(exc.exit_code)
     except click.ClickException as exc:
         exc.show()
         sys.exit(exc.exit_code)
