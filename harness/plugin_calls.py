@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from harness.contracts.checks import ContractViolation, corpus_problem
+from harness.contracts.checks import MIN_TRAIN_DOCUMENTS, ContractViolation, corpus_problem
 from harness.errors import HarnessError, PluginError
 
 if TYPE_CHECKING:
@@ -73,14 +73,16 @@ def load_corpus(
     name: str,
     options: Mapping[str, Any] | None = None,
     progress: bool = True,
+    for_training: bool = True,
 ) -> Corpus:
     """Build the dataset reader ``name`` and load its corpus, held to the dataset contract
-    (non-empty splits, enough training documents, valid label indices, unique ids...):
-    a reader that breaks it is refused with one line naming the reader and the rule."""
+    (non-empty splits, valid label indices, unique ids...; ``for_training``: enough
+    training documents to train on): a reader that breaks it is refused with one line
+    naming the reader and the rule."""
     comp = registry.get("dataset", name)
     reader = registry.build("dataset", name, options)
     corpus = call_plugin(describe(comp), "load()", reader.load, progress=progress)
-    problem = corpus_problem(corpus)
+    problem = corpus_problem(corpus, MIN_TRAIN_DOCUMENTS if for_training else 1)
     if problem is not None:
         rule, detail = problem
         raise ContractViolation(rule, f"dataset {name!r}", detail)

@@ -49,7 +49,7 @@ def stats(
         options["data_dir"] = data_dir
     if skip_bad_lines:
         options["skip_bad_lines"] = True
-    corpus = load_corpus(app.registry, dataset, options, progress)
+    corpus = load_corpus(app.registry, dataset, options, progress, for_training=False)
     click.echo(render_corpus_stats(corpus))
     if plot:
         plot_histogram(corpus, Path(plot))

@@ -181,9 +181,10 @@ def topk_problem(value: Any, n: int, k: int, n_labels: int, labels: Sequence[int
 # -- datasets ---------------------------------------------------------------------------------
 
 
-def corpus_problem(corpus: Any) -> tuple[str, str] | None:
+def corpus_problem(corpus: Any, min_train: int = 1) -> tuple[str, str] | None:
     """The first rule of :class:`harness.contracts.dataset.DatasetReader` a loaded corpus
-    breaks, as ``(rule, detail)``; None for a well-formed corpus."""
+    breaks, as ``(rule, detail)``; None for a well-formed corpus. ``min_train``: training
+    documents needed (:data:`MIN_TRAIN_DOCUMENTS` to train on it)."""
     from harness.data import Corpus
 
     if not isinstance(corpus, Corpus):
@@ -199,11 +200,11 @@ def corpus_problem(corpus: Any) -> tuple[str, str] | None:
         docs = getattr(corpus, split)
         if not isinstance(docs, list) or not docs:
             return "dataset.splits", f"the {split} split is empty"
-    if len(corpus.train) < MIN_TRAIN_DOCUMENTS:
+    if len(corpus.train) < min_train:
         return (
             "dataset.splits",
-            f"the train split has {len(corpus.train)} documents; at least "
-            f"{MIN_TRAIN_DOCUMENTS} are needed (label propensities need ln N > 1)",
+            f"the train split has {len(corpus.train)} documents; at least {min_train} are "
+            "needed to train (label propensities need ln N > 1)",
         )
     L = len(names)
     seen: set[str] = set()

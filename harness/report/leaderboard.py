@@ -215,7 +215,9 @@ def _sort_key(key: tuple[Any, ...]) -> tuple[tuple[bool, str], ...]:
 
 
 def build_leaderboard(store: Store, flt: RunFilter) -> Leaderboard:
-    """Aggregate the selected runs' trials by group and frequency bin."""
+    """Aggregate the selected runs' trials by group and frequency bin (superseded runs left
+    out unless selected by id or status: :meth:`RunFilter.for_pooling`)."""
+    flt = flt.for_pooling()
     with store.read() as s:
         runs = require_runs(s, flt)
         stats = trial_stats(s, [r.id for r in runs])
