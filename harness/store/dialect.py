@@ -151,6 +151,8 @@ class SQLiteDialect(Dialect):
             return  # a new database
         self.reader = sqlite_file.ReadOnlyFile(path)
         sqlite_file.check_file(path, self.reader, writing=create)
+        if create:
+            sqlite_file.check_writable(path)
 
     def damage(self) -> str | None:
         if self.reader is None or self.path is None:

@@ -16,6 +16,7 @@ so committed trials stay readable whatever the permissions.
 
 from __future__ import annotations
 
+import os
 import shutil
 import sqlite3
 import tempfile
@@ -32,6 +33,9 @@ SQLITE_ERRORS = (sqlite3.Error, UnicodeError)
 """What a damaged file makes the driver raise (an error message in bad UTF-8 too)."""
 TIMEOUT_S = 30.0
 HARNESS_TABLES = ("schema_version", "trained_models", "runs", "trials", "substitutions")
+ADDED_IN = {2: ("corpus",)}
+"""Columns a schema version added (a database at an earlier version lacks them until the
+store migrates it)."""
 SMALL_TABLES = ("schema_version", "trained_models", "runs")
 """Tables checked value by value on every open (a few rows per model and run); the trials
 and their substitutions are checked before writing and when a read fails."""
@@ -179,14 +183,32 @@ def check_schema(con: sqlite3.Connection, path: Path, *, writing: bool) -> None:
         if tables == ["schema_version"] and writing:
             return  # created, then stopped before the first migration committed
         raise damaged(path, "schema_version holds no version")
-    if max(v for v, _ in rows) > SCHEMA_VERSION:
-        return  # a newer harness's database: the store says so and stops
+    newest = max(v for v, _ in rows)
+    if newest > SCHEMA_VERSION:
+        raise StoreError(
+            f"{path}: schema version {newest} is newer than this harness understands "
+            f"({SCHEMA_VERSION}); upgrade xmtc-harness"
+        )
     missing = [t for t in HARNESS_TABLES if t not in tables]
     if missing:
         raise damaged(path, f"table {missing[0]} is missing")
+    later = {c for version, cols in ADDED_IN.items() if version > newest for c in cols}
+    for table in _harness_tables(HARNESS_TABLES):
+        present = {r[1] for r in con.execute(f'PRAGMA table_info("{table.name}")')}
+        needed = [c.name for c in table.columns if c.name not in later]
+        lacking = [c for c in needed if c not in present]
+        if lacking:
+            raise damaged(path, f"table {table.name} has no column {lacking[0]}")
 
 
 # -- values: every stored value as its column declares it -----------------------------------
+
+
+NO_NUL = "instr(CAST({0} AS BLOB), x'00') = 0"
+"""SQLite's functions stop at a NUL byte; Python's parsers do not."""
+_D, _T = "[0-9][0-9][0-9][0-9]-[0-1][0-9]-[0-3][0-9]", "[0-2][0-9]:[0-5][0-9]:[0-6][0-9]"
+DATETIME_FORMS = (_D, f"{_D} {_T}", f"{_D} {_T}.[0-9][0-9][0-9][0-9][0-9][0-9]")
+"""How SQLAlchemy stores a datetime in SQLite (and a bare date)."""
 
 
 def _condition(column: str, coltype: object, nullable: bool) -> str:
@@ -205,9 +227,11 @@ def _condition(column: str, coltype: object, nullable: bool) -> str:
     elif isinstance(coltype, Float):
         cond = f"typeof({q}) IN ('real', 'integer')"
     elif isinstance(coltype, JSON):
-        cond = f"typeof({q}) = 'text' AND json_valid({q})"
+        cond = f"typeof({q}) = 'text' AND {NO_NUL.format(q)} AND json_valid({q})"
     elif isinstance(coltype, DateTime):
-        cond = f"typeof({q}) = 'text' AND datetime({q}) IS NOT NULL"
+        forms = " OR ".join(f"{q} GLOB '{form}'" for form in DATETIME_FORMS)
+        cond = f"typeof({q}) = 'text' AND {NO_NUL.format(q)} AND ({forms})"
+        cond += f" AND datetime({q}) IS NOT NULL"
     elif isinstance(coltype, String | Text):
         cond = f"typeof({q}) = 'text'"
     else:
@@ -270,6 +294,22 @@ def check_file(path: Path, reader: ReadOnlyFile | None, *, writing: bool) -> Non
         raise damaged(path, str(exc)) from None
     finally:
         con.close()
+
+
+def check_writable(path: Path) -> None:
+    """Refuse, before any work, a database this process may not write: the file read-only,
+    or (in WAL mode) a folder where SQLite cannot create its log beside it."""
+    logs = [Path(f"{path}-wal"), Path(f"{path}-shm")]
+    folder_needed = not all(p.exists() for p in logs)
+    if (
+        not os.access(path, os.W_OK)
+        or (folder_needed and not os.access(path.parent, os.W_OK | os.X_OK))
+        or any(p.exists() and not os.access(p, os.W_OK) for p in logs)
+    ):
+        raise StoreError(
+            f"{path}: the database is read-only (no permission to write it or its folder); "
+            "committed rows are intact and can be read (query, leaderboard)"
+        )
 
 
 def diagnose(reader: ReadOnlyFile, path: Path) -> str | None:
