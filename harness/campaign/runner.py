@@ -347,10 +347,12 @@ class CampaignRunner:
             summary = (
                 {} if status == RunStatus.FAILED else {"trials": len(todo), "successes": successes}
             )
-            self._finished_event(run_id, status, summary)
+            self._finished_event(run_id, status, summary, sys.exc_info()[0] is not None)
         return run_id
 
-    def _finished_event(self, run_id: int, status: str, summary: dict[str, int]) -> None:
+    def _finished_event(
+        self, run_id: int, status: str, summary: dict[str, int], in_flight: bool
+    ) -> None:
         """Fire ``xmtc_run_finished``; a watcher failing here is reported (one line) only
         when nothing else already stopped the run, and the run keeps its status."""
         try:
@@ -359,7 +361,7 @@ class CampaignRunner:
                 summary=summary,
             )  # fmt: skip
         except EventHookError as exc:
-            if sys.exc_info()[0] is None:  # no other error on its way out
+            if not in_flight:  # no other error on its way out
                 raise PluginError(
                     f"{exc} (run {run_id} is {status}; its trials are stored)"
                 ) from exc

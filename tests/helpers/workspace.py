@@ -49,13 +49,21 @@ class Workspace:
         return ["--db", str(db), "train", *self.selection(), "--no-progress", *extra]
 
     def copy(self, dest: Path) -> Workspace:
-        """A copy (the database through SQLite's backup, so a copy is never half a WAL)."""
+        """A copy (the database through SQLite's backup, so a copy is never half a WAL), its
+        model rows pointing at the copied checkpoints."""
         dest.mkdir(parents=True, exist_ok=True)
         for name in ("models", "cache"):
             if (self.root / name).exists():
                 shutil.copytree(self.root / name, dest / name)
         src, dst = sqlite3.connect(self.db), sqlite3.connect(dest / "results.db")
         src.backup(dst)
+        old, new = str(self.models.resolve()), str((dest / "models").resolve())
+        dst.execute(  # the copy's model rows point at the copy's checkpoints
+            "UPDATE trained_models SET checkpoint_path = ? || substr(checkpoint_path, ?)"
+            " WHERE substr(checkpoint_path, 1, ?) = ?",
+            (new, len(old) + 1, len(old), old),
+        )
+        dst.commit()
         src.close()
         dst.close()
         return Workspace(dest)
