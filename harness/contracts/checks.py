@@ -40,7 +40,8 @@ class ContractViolation(PluginError):
 
 
 def _shown(value: Any) -> str:
-    text = repr(value)
+    """``value`` in one short line (a numpy array's repr spans several)."""
+    text = " ".join(repr(value).split())
     return f"{type(value).__name__} {text if len(text) <= 60 else text[:57] + '...'}"
 
 
@@ -75,7 +76,7 @@ def scores_problem(value: Any, n: int) -> str | None:
     """An importance scorer's ``scores()``: ``n`` finite numbers."""
     try:
         arr = np.asarray(value, dtype=np.float64)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         return f"scores() must return {n} finite numbers, got {_shown(value)}"
     if value is None or arr.shape != (n,):
         return f"scores() must return {n} finite numbers, got shape {arr.shape} ({_shown(value)})"
@@ -88,7 +89,10 @@ def verdicts_problem(value: Any, n: int) -> str | None:
     """A constraint check's ``check()``: one bool per text (a numpy bool array or bools)."""
     if isinstance(value, str | bytes) or value is None:
         return f"check() must return {n} bools, got {_shown(value)}"
-    arr = np.asarray(value)
+    try:
+        arr = np.asarray(value)
+    except (TypeError, ValueError, OverflowError):  # ragged, undecodable, too large
+        return f"check() must return {n} bools, got {_shown(value)}"
     if arr.shape != (n,) or arr.dtype != np.bool_:
         return f"check() must return {n} bools, got {arr.dtype} of shape {arr.shape}"
     return None
@@ -100,7 +104,7 @@ def similarities_problem(value: Any, n: int) -> str | None:
         return f"similarity() must return {n} cosines in [-1, 1], got {_shown(value)}"
     try:
         arr = np.asarray(value, dtype=np.float64)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         return f"similarity() must return {n} cosines in [-1, 1], got {_shown(value)}"
     if arr.shape != (n,):
         return f"similarity() must return {n} cosines, got shape {arr.shape}"
