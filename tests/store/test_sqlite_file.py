@@ -272,7 +272,8 @@ def foreign_schema(draw: st.DrawFn) -> list[str]:
     sql = []
     for name in names:
         cols = draw(st.lists(IDENT, min_size=1, max_size=4, unique=True))
-        sql.append(f'CREATE TABLE "{name}" ({", ".join(f"{c!s} TEXT" for c in cols)})')
+        columns = ", ".join(f'"{c}" TEXT' for c in cols)  # quoted: a name may be a keyword
+        sql.append(f'CREATE TABLE "{name}" ({columns})')
         sql.append(f'INSERT INTO "{name}" ("{cols[0]}") VALUES ({draw(st.integers(-5, 5))})')
     return sql
 
