@@ -31,7 +31,7 @@ from harness.checkpoint import (
 from harness.contracts.checks import ContractViolation, topk_problem
 from harness.contracts.model import XMTCModel
 from harness.data import Corpus, WordLists
-from harness.errors import UsageError
+from harness.errors import CheckpointRefused, UsageError
 from harness.limits import check_seed
 from harness.metrics import MetricAccumulator
 from harness.plugin_calls import call_plugin, describe
@@ -301,29 +301,26 @@ def get_or_train(
     A checkpoint for a different label space is an error, never silently retrained over;
     so is a checkpoint whose files changed since they were recorded (damaged, or replaced),
     and a lost one that recorded runs attacked: retraining would give a different model
-    and quietly start those runs over. ``xmtc-harness train --force`` trains anew on
-    purpose. A lost checkpoint no run used is trained again (unless ``train_if_missing``
-    is false).
+    and quietly start those runs over (:class:`CheckpointRefused`; the ``train`` command
+    trains anew on purpose). A lost checkpoint no run used is trained again (unless
+    ``train_if_missing`` is false).
     """
     row = find_trained(store, spec, registry)
     if row is not None:
         try:
             return load_trained(registry, row, corpus, option_overrides), row
         except CheckpointCorrupt as exc:
-            raise CheckpointError(
+            raise CheckpointRefused(
                 f"{exc}; model {row.id} is refused rather than retrained over; restore its "
-                "files, or train it anew (`xmtc-harness train --force` with the same options: "
-                "a new checkpoint, and new runs)"
+                "files, or train it anew"
             ) from None
         except CheckpointMissing as exc:
             runs = runs_of_model(store, row.id)
             if runs or not train_if_missing:
                 which = f"run {runs[0]}" if len(runs) == 1 else f"runs {', '.join(map(str, runs))}"
                 used = f"; {which} attacked it" if runs else ""
-                raise CheckpointError(
-                    f"{exc}{used}; restore the folder, or train model {row.id} anew "
-                    "(`xmtc-harness train --force` with the same options: a new checkpoint, "
-                    "and new runs)"
+                raise CheckpointRefused(
+                    f"{exc}{used}; restore the folder, or train model {row.id} anew"
                 ) from None
             log.warning("retraining %s: %s", spec.hash(), exc)
     elif not train_if_missing:

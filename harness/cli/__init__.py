@@ -30,7 +30,7 @@ from harness.cli import (
 )
 from harness.cli.context import AppContext
 from harness.cli.options import add_global_options, db_option, flag_for, plugin_option
-from harness.errors import ConfigError, HarnessError
+from harness.errors import CheckpointRefused, ConfigError, HarnessError
 
 COMMANDS: tuple[click.Command, ...] = (
     plugins.plugins,
@@ -78,6 +78,10 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(exc.exit_code)
     except ConfigError as exc:
         click.echo(f"error: option {flag_for(exc.field)}: {exc.reason}", err=True)
+        sys.exit(2)
+    except CheckpointRefused as exc:
+        anew = "`xmtc-harness train --force` with the same options: a new checkpoint, and new runs"
+        click.echo(f"error: {exc} ({anew})", err=True)
         sys.exit(2)
     except HarnessError as exc:
         click.echo(f"error: {exc}", err=True)
