@@ -14,17 +14,31 @@ exceptions are named and the corpus it returns must meet the dataset contract
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from harness.contracts.checks import MIN_TRAIN_DOCUMENTS, ContractViolation, corpus_problem
 from harness.errors import HarnessError, PluginError
 
 if TYPE_CHECKING:
+    import pluggy
+
     from harness.components import Component
     from harness.data import Corpus
-    from harness.registry import Registry
 
 T = TypeVar("T")
+
+
+class Registry(Protocol):
+    """What these calls use of :class:`harness.registry.Registry` (which calls this module
+    to build components, so this module does not import it)."""
+
+    pm: pluggy.PluginManager
+    sources: dict[str, str]
+
+    def get(self, kind: str, name: str) -> Component: ...
+
+    def build(self, kind: str, name: str, options: Mapping[str, Any] | None = None) -> Any: ...
+
 
 MESSAGE_CHARS = 300
 """An exception's message is cut to this many characters in a one-line error."""
