@@ -418,7 +418,7 @@ def plan_trials(
     bin to contribute) and then taken round-robin across bins, so each bin is represented.
     """
     test_words = [d.words[: model.max_words] for d in corpus.test]
-    topk = predict_topk(model, test_words, k, None, progress=False)  # a tree: its beam
+    topk = predict_topk(model, test_words, k)  # a tree: its beam
     pool = positive_pool(corpus.label_matrix("test"), [topk])
     bins = make_bins(corpus.label_counts, pool, labels_per_bin)
     per_bin = max(1, math.ceil(n_trials / max(1, len(bins))))

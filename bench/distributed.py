@@ -127,7 +127,7 @@ def prepare(registry: Any, corpus: Any, args: argparse.Namespace, model_name: st
     finally:
         store.dispose()
     words = [d.words[: model.max_words] for d in corpus.test]
-    topk = predict_topk(model, words, cfg.attack.k, None, progress=False)
+    topk = predict_topk(model, words, cfg.attack.k)
     plan = plan_campaign(cfg, corpus, [topk], model.max_words, None)
     by_bin: dict[int, list[PlannedTrial]] = {}
     for t in plan.trials:

@@ -145,7 +145,12 @@ def run_plan(fraction: float, per_bin: int, work: Path) -> dict[str, Any]:
     from harness.campaign.clustering import cluster_labels, cluster_of, label_vectors
     from harness.campaign.config import CampaignConfig, SamplingConfig
     from harness.campaign.plan import plan_campaign
-    from harness.campaign.predictions import load_predictions, save_predictions
+    from harness.campaign.predictions import (
+        load_predictions,
+        prediction_source,
+        predictions_file,
+        save_predictions,
+    )
     from harness.campaign.sampling import (
         make_bins,
         plan_negative,
@@ -170,9 +175,11 @@ def run_plan(fraction: float, per_bin: int, work: Path) -> dict[str, Any]:
         "stages": stage.records,
     }
     with stage("predictions"):
-        path = work / "predictions.npz"
-        save_predictions(stand_in_predictions(corpus, 0), path)
-        pred = load_predictions(path, len(corpus.test), corpus.n_labels, 100)
+        pairs = ((d.doc_id, d.words) for d in corpus.test)
+        source = prediction_source(pairs, len(corpus.test), corpus.n_labels, 100)
+        path = predictions_file(work, source)
+        save_predictions(stand_in_predictions(corpus, 0), path, source)
+        pred = load_predictions(path, source)
         assert pred is not None
         other = stand_in_predictions(corpus, 1)
         top, top2 = pred.top(k), other.top(k)

@@ -2,7 +2,10 @@
 
 * Saving is atomic: both files are written and fsynced into a temporary folder beside the
   target, which is then renamed into place, so an interrupted save leaves either the old
-  checkpoint or the new one, never half of one.
+  checkpoint or the new one, never half of one; a failed save (a full disk) leaves nothing.
+* The harness never overwrites a checkpoint (:func:`save_new_checkpoint`): a recorded run
+  may point at it, perhaps in another database sharing the model folder, so a different
+  training writes a different folder.
 * Loading never unpickles: tensors come from safetensors, everything else from JSON.
 * Integrity: ``config.json`` records the SHA-256 of the tensor file and a self-hash of its
   own content; the *content hash* of a checkpoint is a SHA-256 over both files (what the
@@ -13,6 +16,7 @@
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import os
@@ -83,29 +87,25 @@ def _fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
-def save_checkpoint(
+def _write_folder(
     model: XMTCModel,
-    path: str | Path,
+    parent: Path,
     *,
     model_name: str,
     options: dict[str, Any],
     dataset: str,
     fingerprint: str,
-    meta: dict[str, Any] | None = None,
-) -> str:
-    """Write ``model`` to the folder ``path`` atomically; returns its content hash.
-
-    ``options`` are the resolved model options (enough to rebuild the untrained model),
-    ``meta`` anything else worth keeping with it (the training spec, metrics).
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    meta: dict[str, Any] | None,
+) -> Path:
+    """Both files of a checkpoint, written and fsynced into a new hidden folder in
+    ``parent``; on any failure (a full disk) nothing of it is left and the error names the
+    folder in one line."""
+    parent.mkdir(parents=True, exist_ok=True)
     tensors, extra = model.state()
     tensors = {k: np.ascontiguousarray(v) for k, v in tensors.items()}
-    tmp = path.parent / f".{path.name}.tmp-{uuid.uuid4().hex[:8]}"
-    old = path.parent / f".{path.name}.old-{uuid.uuid4().hex[:8]}"
-    tmp.mkdir()
+    tmp = parent / f".checkpoint.tmp-{uuid.uuid4().hex[:8]}"
     try:
+        tmp.mkdir()
         save_file(tensors, str(tmp / TENSORS), metadata={"format": "xmtc-harness"})
         _fsync_file(tmp / TENSORS)
         config: dict[str, Any] = {
@@ -126,6 +126,42 @@ def save_checkpoint(
             fh.flush()
             os.fsync(fh.fileno())
         _fsync_dir(tmp)
+    except BaseException as exc:
+        shutil.rmtree(tmp, ignore_errors=True)
+        if isinstance(exc, OSError | SafetensorError):
+            why = getattr(exc, "strerror", None) or str(exc)
+            raise CheckpointError(
+                f"{parent}: cannot save the checkpoint ({why}); nothing of it was left "
+                "behind; free space (or choose another model folder) and run again"
+            ) from None
+        raise
+    return tmp
+
+
+def save_checkpoint(
+    model: XMTCModel,
+    path: str | Path,
+    *,
+    model_name: str,
+    options: dict[str, Any],
+    dataset: str,
+    fingerprint: str,
+    meta: dict[str, Any] | None = None,
+) -> str:
+    """Write ``model`` to the folder ``path`` atomically, replacing what is there; returns
+    its content hash. (The harness itself never replaces a checkpoint:
+    :func:`save_new_checkpoint`.)
+
+    ``options`` are the resolved model options (enough to rebuild the untrained model),
+    ``meta`` anything else worth keeping with it (the training spec, metrics).
+    """
+    path = Path(path)
+    tmp = _write_folder(
+        model, path.parent, model_name=model_name, options=options, dataset=dataset,
+        fingerprint=fingerprint, meta=meta,
+    )  # fmt: skip
+    old = path.parent / f".{path.name}.old-{uuid.uuid4().hex[:8]}"
+    try:
         if path.exists():
             os.replace(path, old)  # a folder cannot replace a non-empty one in one step
         os.replace(tmp, path)
@@ -137,6 +173,44 @@ def save_checkpoint(
         raise
     shutil.rmtree(old, ignore_errors=True)
     return content_hash(path)
+
+
+def save_new_checkpoint(
+    model: XMTCModel,
+    path: str | Path,
+    *,
+    model_name: str,
+    options: dict[str, Any],
+    dataset: str,
+    fingerprint: str,
+    meta: dict[str, Any] | None = None,
+) -> tuple[Path, str]:
+    """Write ``model`` to the folder ``path``, or, when a checkpoint is already there (one a
+    recorded run may point at, perhaps of another database), to the first free
+    ``path-2``, ``path-3``, ...; never replaces one. Returns the folder and its content
+    hash. The rename into place is atomic and fails on an existing non-empty folder, so two
+    processes saving at once take two names."""
+    path = Path(path)
+    tmp = _write_folder(
+        model, path.parent, model_name=model_name, options=options, dataset=dataset,
+        fingerprint=fingerprint, meta=meta,
+    )  # fmt: skip
+    try:
+        for n in range(1, 10_000):
+            target = path if n == 1 else path.with_name(f"{path.name}-{n}")
+            if target.exists() and (not target.is_dir() or any(target.iterdir())):
+                continue
+            try:
+                os.rename(tmp, target)  # replaces at most an empty folder, atomically
+            except OSError as exc:
+                if exc.errno in (errno.EEXIST, errno.ENOTEMPTY):
+                    continue  # taken meanwhile by another process
+                raise
+            _fsync_dir(path.parent)
+            return target, content_hash(target)
+        raise CheckpointError(f"{path}: no free checkpoint folder name beside it")
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def read_config(path: str | Path) -> dict[str, Any]:
@@ -151,7 +225,7 @@ def read_config(path: str | Path) -> dict[str, Any]:
         with open(path / CONFIG, encoding="utf-8") as fh:
             config = json.load(fh)
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise CheckpointCorrupt(f"{path / CONFIG}: not valid JSON ({exc}); re-train") from None
+        raise CheckpointCorrupt(f"{path / CONFIG}: not valid JSON ({exc})") from None
     if not isinstance(config, dict) or config.get("config_sha256") != _self_hash(config):
         raise CheckpointCorrupt(f"{path / CONFIG}: content does not match its recorded hash")
     return config

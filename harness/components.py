@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from harness.errors import UsageError
+from harness.limits import INT64_MAX, INT64_MIN
 from harness.vocab import Kind, values
 
 
@@ -49,6 +50,10 @@ class Option:
             ) from None
         if isinstance(out, float) and not math.isfinite(out):  # NaN passes every range check
             raise UsageError(f"{where}.{self.name}", f"must be a finite number, got {value!r}")
+        if isinstance(out, int) and not isinstance(out, bool) and not INT64_MIN <= out <= INT64_MAX:
+            raise UsageError(
+                f"{where}.{self.name}", f"must fit a 64-bit integer (|x| < 2**63), got {out}"
+            )
         if self.choices is not None and out not in self.choices:
             allowed = ", ".join(map(str, self.choices))
             raise UsageError(f"{where}.{self.name}", f"{out!r} is not one of: {allowed}")

@@ -60,5 +60,10 @@ class CheckpointError(HarnessError):
     """A model checkpoint that is missing, corrupt or does not fit the dataset."""
 
 
+class CheckpointRefused(CheckpointError):
+    """A recorded checkpoint that changed, or was lost after runs used it: refused rather
+    than retrained over. Training anew is the user's decision; the command line says how."""
+
+
 class StoreError(HarnessError):
     """The results database cannot be written (read-only, disk full, locked too long)."""

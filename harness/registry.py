@@ -125,7 +125,7 @@ class Registry:
         honour its kind's contract (:mod:`harness.contracts`), else a :class:`PluginError`
         names the component and what is missing."""
         comp = self.get(kind, name)
-        return check_contract(comp, comp.build(options))
+        return build_component(comp, comp.resolve_options(options))
 
     def names(self, kind: str) -> list[str]:
         return sorted(self.components.get(kind, {}))
@@ -138,6 +138,16 @@ class Registry:
     def hook(self) -> Any:
         """The pluggy hook relay, for firing event hooks."""
         return self.pm.hook
+
+
+def build_component(comp: Component, resolved: Mapping[str, Any]) -> Any:
+    """``comp``'s factory called with options already resolved: an exception in it is one
+    line naming the component, and what it returns must honour its kind's contract."""
+    from harness.plugin_calls import call_plugin, describe
+
+    return check_contract(
+        comp, call_plugin(describe(comp), "its factory", comp.factory, **resolved)
+    )
 
 
 def check_contract(comp: Component, obj: object) -> object:
@@ -220,17 +230,24 @@ def load_registry(
             plugin_name = pm.get_name(impl.plugin) or "?"
             source = reg.sources.get(plugin_name, "?")
             try:
-                comps = impl.function() or []
+                comps = impl.function()
             except Exception as exc:
                 raise PluginError(
                     f"plugin {plugin_name!r} from {source} failed in {hook_name}: "
-                    f"{exc.__class__.__name__}: {exc}"
+                    f"{exc.__class__.__name__}: {' '.join(str(exc).split())[:300]}"
                 ) from exc
+            if comps is None:
+                comps = []
+            if not isinstance(comps, list | tuple):
+                raise PluginError(
+                    f"plugin {plugin_name!r} from {source}: {hook_name} must return a list of "
+                    f"Component objects, got {type(comps).__name__}"
+                )
             for comp in comps:
                 if not isinstance(comp, Component) or comp.kind != kind:
                     raise PluginError(
                         f"plugin {plugin_name!r} from {source}: {hook_name} must return "
-                        f"Component objects of kind {kind!r}, got {comp!r}"
+                        f"Component objects of kind {kind!r}, got {repr(comp)[:100]}"
                     )
                 comp.source = f"{plugin_name} [{source}]"
                 if comp.name in table and not comp.replaces:

@@ -26,14 +26,17 @@ from harness.checkpoint import (
     CheckpointError,
     CheckpointMissing,
     load_checkpoint,
-    save_checkpoint,
+    save_new_checkpoint,
 )
+from harness.contracts.checks import ContractViolation, topk_problem
 from harness.contracts.model import XMTCModel
 from harness.data import Corpus, WordLists
-from harness.errors import UsageError
+from harness.errors import CheckpointRefused, UsageError
+from harness.limits import check_seed
 from harness.metrics import MetricAccumulator
+from harness.plugin_calls import call_plugin, describe
 from harness.provenance import config_hash, package_versions
-from harness.store.models import find_by_spec, record_model, same_plugins_and_seed
+from harness.store.models import find_by_spec, record_model, runs_of_model, same_plugins_and_seed
 from harness.store.schema import TrainedModel
 from harness.store.session import Store
 
@@ -97,6 +100,7 @@ class ModelSpec:
     ) -> ModelSpec:
         """A spec with every option resolved (defaults filled, values coerced and checked)
         by its component, so ``epochs=20`` and the default 20 hash alike."""
+        check_seed("seed", seed)
         return cls(
             dataset=dataset,
             dataset_options=registry.get("dataset", dataset).resolve_options(dataset_options),
@@ -151,7 +155,7 @@ def find_trained(store: Store, spec: ModelSpec, registry: Any = None) -> Trained
 
 
 def evaluate_model(
-    model: XMTCModel, corpus: Corpus, split: str = "test", batch: int = 256
+    model: XMTCModel, corpus: Corpus, split: str = "test", batch: int = 256, subject: str = "model"
 ) -> dict[str, float]:
     """P@k, nDCG@k, PSP@k and PSnDCG@k (k = 1, 3, 5) of ``model`` on a split, scored
     ``batch`` documents at a time (never a dense documents x labels array), ranked by the
@@ -159,10 +163,14 @@ def evaluate_model(
     docs = corpus.split(split)
     Y = corpus.label_matrix(split)
     acc = MetricAccumulator(corpus.propensities(), ks=METRIC_KS)
+    k = min(max(METRIC_KS), corpus.n_labels)
     for start in range(0, len(docs), batch):
         words = WordLists(docs[start : start + batch])
-        top = model.predict_topk(words, max(METRIC_KS), ()).indices
-        acc.update_ranking(top, Y[start : start + batch])
+        answer = model.predict_topk(words, k, ())
+        problem = topk_problem(answer, len(words), k, corpus.n_labels, ())
+        if problem is not None:
+            raise ContractViolation("model.predict_topk", subject, problem)
+        acc.update_ranking(answer.indices, Y[start : start + batch])
     return acc.result()
 
 
@@ -177,9 +185,10 @@ def train_and_record(
 ) -> tuple[XMTCModel, TrainedModel]:
     """Train ``spec`` on ``corpus``, evaluate on its test split, save and record it.
 
-    The checkpoint goes to ``model_dir/<spec hash>``; the row (created, or replaced when a
-    previous checkpoint was lost) records package versions, checkpoint path and hash,
-    training seconds and the test metrics.
+    The checkpoint goes to ``model_dir/<spec hash>`` (or ``<spec hash>-2``, ... when that
+    folder holds a checkpoint already: one is never overwritten); the row (created, or
+    updated when the model is trained anew) records package versions, checkpoint path and
+    hash, training seconds and the test metrics.
 
     ``keep_existing``: when another process recorded an intact checkpoint for the same spec
     while this one trained (two evals started together), that one is used and this one is
@@ -187,21 +196,22 @@ def train_and_record(
     """
     seed_all(spec.seed)
     loss = registry.build("loss", spec.loss, spec.loss_options)
-    bound = loss.bind(
-        corpus.label_counts, len(corpus.train), corpus.propensity_a, corpus.propensity_b
-    )
+    bound = call_plugin(
+        describe(registry.get("loss", spec.loss)), "bind()", loss.bind,
+        corpus.label_counts, len(corpus.train), corpus.propensity_a, corpus.propensity_b,
+    )  # fmt: skip
     model: XMTCModel = registry.build("model", spec.model, spec.model_options)
+    subject = describe(registry.get("model", spec.model))
     t0 = time.perf_counter()
-    model.fit(
-        WordLists(corpus.train),
-        corpus.label_matrix("train"),
-        bound,
-        label_names=corpus.label_names,
-        seed=spec.seed,
-        progress=progress,
-    )
+    call_plugin(
+        subject, "fit()", model.fit,
+        WordLists(corpus.train), corpus.label_matrix("train"), bound,
+        label_names=corpus.label_names, seed=spec.seed, progress=progress,
+    )  # fmt: skip
     train_seconds = time.perf_counter() - t0
-    metrics = evaluate_model(model, corpus)
+    metrics = call_plugin(
+        subject, "predict_topk()", evaluate_model, model, corpus, "test", 256, subject
+    )
     ckpt = Path(model_dir) / spec.hash()
     values: dict[str, Any] = {
         "dataset": spec.dataset,
@@ -213,7 +223,6 @@ def train_and_record(
         "weighting": spec.weighting,
         "loss_options": spec.loss_options,
         "seed": spec.seed,
-        "checkpoint_path": str(ckpt.resolve()),
         "metrics": metrics,
         "train_seconds": train_seconds,
         "n_train": len(corpus.train),
@@ -231,8 +240,8 @@ def train_and_record(
             adopted.append(other)
         return other is not None
 
-    def save() -> str:
-        return save_checkpoint(
+    def save() -> tuple[str, str]:
+        folder, content = save_new_checkpoint(
             model,
             ckpt,
             model_name=spec.model,
@@ -241,6 +250,7 @@ def train_and_record(
             fingerprint=corpus.fingerprint(),
             meta={"spec": spec.config(), "metrics": metrics, "train_seconds": train_seconds},
         )
+        return str(folder.resolve()), content
 
     row, was_adopted = record_model(store, spec.hash(), values, save, adopt=intact)
     if was_adopted:
@@ -288,15 +298,30 @@ def get_or_train(
     """The trained model for ``spec``: loaded from its checkpoint when the database knows it
     and its files are intact, else trained (unless ``train_if_missing`` is false).
 
-    A checkpoint for a different label space is an error, never silently retrained over.
+    A checkpoint for a different label space is an error, never silently retrained over;
+    so is a checkpoint whose files changed since they were recorded (damaged, or replaced),
+    and a lost one that recorded runs attacked: retraining would give a different model
+    and quietly start those runs over (:class:`CheckpointRefused`; the ``train`` command
+    trains anew on purpose). A lost checkpoint no run used is trained again (unless
+    ``train_if_missing`` is false).
     """
     row = find_trained(store, spec, registry)
     if row is not None:
         try:
             return load_trained(registry, row, corpus, option_overrides), row
-        except (CheckpointMissing, CheckpointCorrupt) as exc:
-            if not train_if_missing:
-                raise
+        except CheckpointCorrupt as exc:
+            raise CheckpointRefused(
+                f"{exc}; model {row.id} is refused rather than retrained over; restore its "
+                "files, or train it anew"
+            ) from None
+        except CheckpointMissing as exc:
+            runs = runs_of_model(store, row.id)
+            if runs or not train_if_missing:
+                which = f"run {runs[0]}" if len(runs) == 1 else f"runs {', '.join(map(str, runs))}"
+                used = f"; {which} attacked it" if runs else ""
+                raise CheckpointRefused(
+                    f"{exc}{used}; restore the folder, or train model {row.id} anew"
+                ) from None
             log.warning("retraining %s: %s", spec.hash(), exc)
     elif not train_if_missing:
         raise CheckpointError(

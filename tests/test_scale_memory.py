@@ -109,13 +109,13 @@ def campaign_side(corpus, models: dict, workdir: Path) -> dict:
     from harness.campaign.clustering import cluster_of, label_clusters
     from harness.campaign.config import CampaignConfig, SamplingConfig
     from harness.campaign.plan import plan_campaign
-    from harness.campaign.predictions import cache_path, predict_split
+    from harness.campaign.predictions import predict_split
     from harness.campaign.sampling import make_bins, plan_negative, plan_positive, positive_pool
 
     k, Y, freq = 5, corpus.label_matrix("test"), corpus.label_counts
-    path = cache_path(workdir / "cache", "linear", 100)
-    pred = predict_split(models["linear"], corpus.test, k, path, False)
-    again = predict_split(models["linear"], corpus.test, k, path, False)  # read back, checked
+    cache, source = workdir / "cache", {"checkpoint": "linear"}
+    pred = predict_split(models["linear"], corpus.test, k, cache, False, source=source)
+    again = predict_split(models["linear"], corpus.test, k, cache, False, source=source)
     other = predict_split(models["xr-linear"], corpus.test, k, None, False)
     tops = [again.top(k), other.top(k)]
     pool = positive_pool(Y, tops[:1])

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 from harness.attack.engine import Counters, QueryEngine
 from harness.attack.goals import Goal
 from harness.attack.search import GreedySearch, TrialResult
+from harness.errors import PluginError
 from harness.vocab import AttackKind
 
 if TYPE_CHECKING:
@@ -90,6 +91,8 @@ class Attack:
             result = self.run(words, targets)
         except (KeyboardInterrupt, SystemExit):
             raise
+        except PluginError as exc:  # names the plugin and the call already
+            error = str(exc)
         except Exception as exc:
             error = f"{exc.__class__.__name__}: {exc}"
         seconds = time.perf_counter() - t0

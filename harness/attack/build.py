@@ -1,5 +1,6 @@
 """Building an :class:`~harness.attack.attack.Attack` from plugin names: the one place an
-attack is assembled, and where the plugins' fit to the model is checked, once.
+attack is assembled, where the plugins' fit to the model is checked, once, and where each
+plugin is put behind its contract's guard (:mod:`harness.attack.guarded`).
 
 An :class:`AttackSpec` is plain, picklable data (kinds, numbers, plugin names and the
 options given for them), so a worker process can rebuild the same attack from it. The
@@ -16,11 +17,14 @@ from typing import Any
 
 from harness.attack.attack import Attack
 from harness.attack.engine import QueryEngine
+from harness.attack.guarded import GuardedConstraint, GuardedImportance, GuardedSubstituter
 from harness.attack.search import GreedySearch, SearchSettings
 from harness.components import PluginChoice
 from harness.contracts.model import XMTCModel
 from harness.errors import ConfigError
-from harness.registry import Registry, check_contract
+from harness.limits import check_finite, check_int64
+from harness.plugin_calls import describe
+from harness.registry import Registry, build_component
 from harness.vocab import AttackKind, SimilarityScale, values
 
 CHANGE_RATE = "change-rate"
@@ -50,6 +54,12 @@ class AttackSpec:
         """Range checks, each naming its field (``attack.k``), before anything is built."""
         if self.kind not in values(AttackKind):
             raise ConfigError("attack.kind", f"unknown attack {self.kind!r}")
+        check_int64("attack.k", self.k)
+        check_int64("attack.max_batch", self.max_batch)
+        if self.max_queries is not None:
+            check_int64("attack.max_queries", self.max_queries)
+        check_finite("attack.max_change", self.max_change)
+        check_finite("attack.min_sim", self.min_sim)
         if self.k < 1:
             raise ConfigError("attack.k", f"must be >= 1, got {self.k}")
         if not 0 < self.max_change <= 1:
@@ -94,10 +104,16 @@ class AttackBuilder:
             "similarity": sim_c.resolve_options(sim_opts),
             "change_rate": cr_c.resolve_options({"theta": spec.max_change}),
         }
-        self.importance = check_contract(imp_c, imp_c.factory(**self.resolved["importance"]))
-        self.substituter = check_contract(sub_c, sub_c.factory(**self.resolved["substituter"]))
-        self.similarity = check_contract(sim_c, sim_c.factory(**self.resolved["similarity"]))
-        self.change_rate = check_contract(cr_c, cr_c.factory(**self.resolved["change_rate"]))
+        self.importance = build_component(imp_c, self.resolved["importance"])
+        self.substituter = build_component(sub_c, self.resolved["substituter"])
+        self.similarity = build_component(sim_c, self.resolved["similarity"])
+        self.change_rate = build_component(cr_c, self.resolved["change_rate"])
+        self.subjects = {
+            "importance": describe(imp_c),
+            "substituter": describe(sub_c),
+            "similarity": describe(sim_c),
+            "change_rate": describe(cr_c),
+        }
 
     def check_model(self, model: XMTCModel) -> None:
         """Refuse a model the plugins cannot work with, naming the option to change."""
@@ -123,9 +139,15 @@ class AttackBuilder:
         spec = self.spec
         engine = engine if engine is not None else QueryEngine(model, max_batch=spec.max_batch)
         settings = SearchSettings(max_queries=spec.max_queries, lazy_checks=lazy_checks)
-        search = GreedySearch(self.importance, self.substituter, settings)
-        constraints = [self.change_rate, self.similarity]
-        return Attack(spec.kind, spec.k, engine, search, constraints, self.similarity)
+        subjects = self.subjects
+        search = GreedySearch(
+            GuardedImportance(self.importance, subjects["importance"]),
+            GuardedSubstituter(self.substituter, subjects["substituter"]),
+            settings,
+        )
+        similarity = GuardedConstraint(self.similarity, subjects["similarity"])
+        constraints = [GuardedConstraint(self.change_rate, subjects["change_rate"]), similarity]
+        return Attack(spec.kind, spec.k, engine, search, constraints, similarity)
 
 
 def build_attack(registry: Registry, spec: AttackSpec, model: XMTCModel) -> Attack:

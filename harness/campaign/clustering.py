@@ -9,15 +9,14 @@ written here (a few lines of sparse algebra); TF-IDF comes from scikit-learn.
 
 from __future__ import annotations
 
-import json
-import os
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
 
+from harness.campaign.cache_files import cache_path, read_json, write_json
 from harness.data import Corpus
-from harness.provenance import config_hash
 
 MIN_CLUSTER = 3
 """Clusters with fewer labels are not used for sampling (the paper: size at least 3)."""
@@ -163,34 +162,46 @@ def cluster_labels(
     return sorted(leaves)
 
 
+def clusters_problem(clusters: Any, n_labels: int, max_leaf: int) -> str | None:
+    """Why ``clusters`` is not a partition of the ``n_labels`` labels into sorted leaves of
+    1..``max_leaf`` label indices (a damaged or edited cache); None when it is."""
+    if not isinstance(clusters, list) or not all(isinstance(c, list) for c in clusters):
+        return "not a list of lists"
+    seen = np.zeros(n_labels, dtype=bool)
+    for c in clusters:
+        if not 1 <= len(c) <= max_leaf:
+            return f"a cluster of {len(c)} labels (at most {max_leaf})"
+        if not all(type(i) is int and 0 <= i < n_labels for i in c) or c != sorted(c):
+            return "a label index out of range, or not sorted"
+        if seen[c].any():
+            return "a label in two clusters"
+        seen[c] = True
+    return None if seen.all() else "labels missing from every cluster"
+
+
 def label_clusters(
     corpus: Corpus, max_leaf: int = 8, seed: int = 0, cache_dir: Path | None = None
 ) -> list[list[int]]:
-    """Clusters for a dataset, cached as JSON per (dataset fingerprint, max_leaf, seed)."""
-    key = config_hash(
-        {
-            "dataset": corpus.fingerprint(),
-            "n_train": len(corpus.train),
-            "max_leaf": max_leaf,
-            "seed": seed,
-            "max_entries": LABEL_VECTOR_ENTRIES,
-            "v": 1,
-        }
-    )
-    path = cache_dir / f"clusters-{corpus.name}-{key}.json" if cache_dir else None
-    if path is not None and path.exists():
-        try:
-            data = json.loads(path.read_text())
-            if isinstance(data, list) and all(isinstance(c, list) for c in data):
-                return [[int(i) for i in c] for c in data]
-        except (OSError, ValueError):
-            pass  # a damaged cache file is recomputed and rewritten
+    """Clusters for a dataset, cached as JSON per (dataset fingerprint, training documents,
+    max_leaf, seed) with their content hash (:mod:`harness.campaign.cache_files`); a cache
+    that does not partition the labels as a clustering must is recomputed."""
+    source = {
+        "dataset": corpus.fingerprint(),
+        "n_train": len(corpus.train),
+        "max_leaf": max_leaf,
+        "seed": seed,
+        "max_entries": LABEL_VECTOR_ENTRIES,
+        "v": 2,
+    }
+    path = None
+    if cache_dir is not None:
+        path = cache_path(cache_dir, "clusters", source, corpus.name).with_suffix(".json")
+        cached = read_json(path, source, max_bytes=24 * corpus.n_labels + 4096)
+        if cached is not None and clusters_problem(cached, corpus.n_labels, max_leaf) is None:
+            return cached
     leaves = cluster_labels(label_vectors(corpus), max_leaf=max_leaf, seed=seed)
     if path is not None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(f".tmp{os.getpid()}")
-        tmp.write_text(json.dumps(leaves))
-        os.replace(tmp, path)
+        write_json(path, leaves, source)
     return leaves
 
 

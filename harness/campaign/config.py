@@ -17,6 +17,7 @@ from typing import Any
 from harness.attack.build import AttackSpec
 from harness.components import PluginChoice
 from harness.errors import ConfigError
+from harness.limits import check_int64, check_seed
 from harness.vocab import AttackKind, CheckpointVia, values
 
 
@@ -97,7 +98,16 @@ class CampaignConfig:
     def validate(self) -> None:
         """Range checks naming the field at fault, before anything is loaded."""
         self.attack.validate()
+        check_seed("seed", self.seed)
         s, r = self.sampling, self.runtime
+        for name in ("n_targets", "labels_per_bin", "samples_per_bin", "max_leaf"):
+            check_int64(f"sampling.{name}", getattr(s, name))
+        for name in ("limit", "threads", "workers", "trial_retries"):
+            if getattr(r, name) is not None:
+                check_int64(f"runtime.{name}", getattr(r, name))
+        for name in ("model_dir", "cache_dir"):
+            if not str(getattr(r, name)).strip():
+                raise ConfigError(f"runtime.{name}", "is empty; give a folder")
         if s.n_targets < 1:
             raise ConfigError("sampling.n_targets", f"must be >= 1, got {s.n_targets}")
         if s.labels_per_bin < 1:
@@ -130,6 +140,20 @@ class CampaignConfig:
             raise ConfigError("runtime.checkpoint_via", f"unknown way {r.checkpoint_via!r}")
         if r.ray_address is not None and not r.ray_address.strip():
             raise ConfigError("runtime.ray_address", "must not be empty")
+
+    def validate_for(self, n_labels: int, corpus: str) -> None:
+        """The checks that need the corpus: a top-k or a target set cannot be larger than
+        the label space (``n_labels`` labels of ``corpus``). Run after loading, before any
+        training or prediction."""
+        if self.attack.k > n_labels:
+            raise ConfigError(
+                "attack.k", f"must be <= the {n_labels} labels of {corpus}, got {self.attack.k}"
+            )
+        if self.sampling.n_targets > n_labels:
+            raise ConfigError(
+                "sampling.n_targets",
+                f"must be <= the {n_labels} labels of {corpus}, got {self.sampling.n_targets}",
+            )
 
     def targets_per_trial(self) -> int:
         """Target labels drawn per trial: ``n_targets``, except one for non-targeted attacks

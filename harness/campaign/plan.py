@@ -25,6 +25,7 @@ from harness.campaign.sampling import (
     positive_pool,
 )
 from harness.data import Corpus
+from harness.provenance import config_hash
 from harness.vocab import AttackKind
 
 
@@ -43,6 +44,19 @@ class PlannedTrial(Draw):
 class Plan:
     bins: list[Bin]
     trials: list[PlannedTrial]
+
+
+def plan_fingerprint(plan: Plan) -> str:
+    """A hash of every planned trial (index, document, targets, bin) and of the bins: equal
+    exactly when two plans would run the same trials."""
+    return config_hash(
+        {
+            "bins": [b.as_dict() for b in plan.bins],
+            "trials": [
+                [t.trial_index, t.doc_id, list(t.targets), t.bin_index] for t in plan.trials
+            ],
+        }
+    )
 
 
 def correct_topk_targets(draw: Draw, Y: sp.csr_matrix, topk: np.ndarray) -> tuple[int, ...]:

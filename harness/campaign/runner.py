@@ -9,6 +9,7 @@ and keeps the progress bar. The same configuration again resumes; nothing is wri
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,11 +24,12 @@ from harness.campaign.clustering import cluster_of, label_clusters
 from harness.campaign.config import CampaignConfig, recorded_config
 from harness.campaign.executors import EXECUTORS
 from harness.campaign.executors.base import AttackJob, ModelRef
-from harness.campaign.plan import Plan, PlannedTrial, plan_campaign
-from harness.campaign.predictions import cache_path, depth_for, predict_split
+from harness.campaign.plan import Plan, PlannedTrial, plan_campaign, plan_fingerprint
+from harness.campaign.predictions import predict_split
 from harness.contracts.model import XMTCModel
 from harness.data import Corpus
-from harness.errors import ConfigError, HarnessError
+from harness.errors import ConfigError, HarnessError, PluginError
+from harness.plugin_calls import EventHookError, describe, fire_event, load_corpus
 from harness.provenance import config_hash, package_versions
 from harness.registry import Registry
 from harness.store.models import get_model, model_of_run
@@ -38,7 +40,9 @@ from harness.store.runs import (
     finish_run,
     open_run,
     record_trial,
+    resumable_run,
     set_planned,
+    stored_pairs,
 )
 from harness.store.schema import TrainedModel
 from harness.store.session import Store
@@ -76,6 +80,40 @@ def partner_model(store: Store, ref: str) -> TrainedModel:
     if row is None:
         raise ConfigError("sampling.paired_with", f"no run with id {ident} and a trained model")
     return row
+
+
+def refuse_changed_plan(store: Store, new: NewRun, plan: Plan) -> None:
+    """Refuse to resume a run whose plan would change (the data, a cache or the harness
+    changed under it): its trials would come from two plans. The stored plan hash decides;
+    for a run recorded before plans were hashed, its stored trials are compared with the
+    new plan, index by index."""
+    run = resumable_run(store, new.config_hash)
+    if run is None:
+        return
+    before = (run.config or {}).get("plan_hash")
+    now = new.config["plan_hash"]
+    if before is not None:
+        if before == now:
+            return
+        why = f"plan hash {before}, now {now}"
+    else:
+        planned = {t.trial_index: (t.doc_id, tuple(t.targets)) for t in plan.trials}
+        why = ""
+        for index, pair in sorted(stored_pairs(store, run.id).items()):
+            if planned.get(index) != pair:
+                shown = planned.get(index, ("no such trial", ()))
+                why = f"trial {index} attacked {pair[0]} {list(pair[1])}, now {shown[0]}"
+                break
+        if not why and (run.n_planned or len(plan.trials)) == len(plan.trials):
+            return
+        why = why or f"{run.n_planned} trials planned then, {len(plan.trials)} now"
+    raise ConfigError(
+        "runtime.fresh",
+        f"run {run.id} (config {new.config_hash}) would resume with a different plan ({why}: "
+        "the data, a cache or the harness changed since it started), which would mix the "
+        "trials of two plans; start it over with this option (the old run is kept, "
+        "superseded) or restore what changed",
+    )
 
 
 def trial_record(
@@ -154,9 +192,8 @@ class CampaignRunner:
     def _set_up(self) -> Setup:
         cfg, rt = self.cfg, self.cfg.runtime
         spec = model_spec(self.registry, cfg)
-        corpus = self.registry.build("dataset", cfg.data.name, cfg.data.options).load(
-            progress=rt.progress
-        )
+        corpus = load_corpus(self.registry, cfg.data.name, cfg.data.options, rt.progress)
+        cfg.validate_for(corpus.n_labels, corpus.name)  # before any training or prediction
         model, row = get_or_train(
             self.registry,
             self.store,
@@ -172,16 +209,19 @@ class CampaignRunner:
         ]
         cache_dir = Path(rt.cache_dir)
         k = cfg.attack.k
+        subject = describe(self.registry.get("model", cfg.model.name))
+        dataset = corpus.fingerprint()
         topks = [
             predict_split(
-                m,
-                corpus.test,
-                k,
-                cache_path(cache_dir, h, depth_for(k, m.n_labels)) if h else None,
-                rt.progress,
+                m, corpus.test, k, cache_dir if h else None, rt.progress,
+                source={"checkpoint": h, "dataset": dataset}, n_labels=corpus.n_labels,
+                subject=who,
             ).top(k)
-            for m, h in [(model, row.checkpoint_hash), *partners]
-        ]
+            for m, h, who in [
+                (model, row.checkpoint_hash, subject),
+                *((p, ph, f"paired model {ph[:12]}") for p, ph in partners),
+            ]
+        ]  # fmt: skip
         cluster_ids = None
         if cfg.attack.kind == AttackKind.NEGATIVE and cfg.sampling.cluster:
             clusters = label_clusters(
@@ -208,6 +248,8 @@ class CampaignRunner:
         config["checkpoint_hash"] = row.checkpoint_hash
         h = config_hash(config)
         config["label_names"] = corpus.label_names  # stored for reports, not hashed
+        config["plan_hash"] = plan_fingerprint(setup.plan)  # checked on resume, not hashed
+        config["checkpoint_path"] = row.checkpoint_path
         return NewRun(
             config_hash=h,
             config=config,
@@ -230,11 +272,12 @@ class CampaignRunner:
     # -- the run ------------------------------------------------------------------------
     def run(self) -> int:
         cfg, rt = self.cfg, self.cfg.runtime
-        hook = self.registry.hook
         builder = AttackBuilder(self.registry, cfg.attack)  # plugin errors before loading
         setup = self._set_up()
         builder.check_model(setup.model)
         new = self._new_run(setup, builder.resolved)
+        if not rt.fresh:
+            refuse_changed_plan(self.store, new, setup.plan)  # before anything is written
         run_id = open_run(self.store, new, fresh=rt.fresh)
         plan = setup.plan
         set_planned(self.store, run_id, len(plan.trials))
@@ -246,7 +289,6 @@ class CampaignRunner:
             f"run {run_id} (config {new.config_hash}): {len(plan.trials)} trials in "
             f"{len(plan.bins)} bins, {len(done)} already stored, {len(todo)} to run"
         )
-        hook.xmtc_run_started(run_id=run_id, config=new.config)
         job = AttackJob(
             spec=cfg.attack,
             model=ModelRef(
@@ -260,7 +302,7 @@ class CampaignRunner:
             threads=rt.threads,
             seed=cfg.seed,
         )
-        status = RunStatus.FAILED
+        status, error = RunStatus.FAILED, None
         successes = 0
         bar = tqdm(
             total=len(todo), desc=f"run {run_id} {cfg.attack.kind}", unit="trial",
@@ -268,6 +310,7 @@ class CampaignRunner:
         )  # fmt: skip
         executor = None
         try:
+            fire_event(self.registry, "xmtc_run_started", run_id=run_id, config=new.config)
             executor = EXECUTORS[rt.executor](
                 job, lambda: builder.build(setup.model), rt, self.echo
             )
@@ -275,7 +318,7 @@ class CampaignRunner:
                 stored = self._record(run_id, attempt, setup.corpus.label_names)
                 if stored is not None:
                     successes += stored["outcome"] == Outcome.SUCCESS
-                    hook.xmtc_trial_recorded(run_id=run_id, trial=stored)
+                    fire_event(self.registry, "xmtc_trial_recorded", run_id=run_id, trial=stored)
                 bar.update(1)
                 bar.set_postfix(success=f"{successes / n:.0%}")
             complete = rt.limit is None or len(done) + len(todo) >= len(plan.trials)
@@ -283,22 +326,38 @@ class CampaignRunner:
         except KeyboardInterrupt:
             status = RunStatus.INTERRUPTED
             raise
+        except EventHookError as exc:  # a watcher failed: the run is sound and resumes
+            status, error = RunStatus.INTERRUPTED, str(exc)
+            raise
         except BaseException as exc:
-            self._finish(run_id, RunStatus.FAILED, f"{exc.__class__.__name__}: {exc}")
-            hook.xmtc_run_finished(run_id=run_id, status=RunStatus.FAILED.value, summary={})
+            error = f"{exc.__class__.__name__}: {exc}"
             raise
         finally:
             if executor is not None:
                 executor.close()
             bar.close()
-            if status != RunStatus.FAILED:
-                self._finish(run_id, status, None)
-                hook.xmtc_run_finished(
-                    run_id=run_id,
-                    status=status.value,
-                    summary={"trials": len(todo), "successes": successes},
-                )
+            self._finish(run_id, status, error)
+            summary = (
+                {} if status == RunStatus.FAILED else {"trials": len(todo), "successes": successes}
+            )
+            self._finished_event(run_id, status, summary, sys.exc_info()[0] is not None)
         return run_id
+
+    def _finished_event(
+        self, run_id: int, status: str, summary: dict[str, int], in_flight: bool
+    ) -> None:
+        """Fire ``xmtc_run_finished``; a watcher failing here is reported (one line) only
+        when nothing else already stopped the run, and the run keeps its status."""
+        try:
+            fire_event(
+                self.registry, "xmtc_run_finished", run_id=run_id, status=str(status),
+                summary=summary,
+            )  # fmt: skip
+        except EventHookError as exc:
+            if not in_flight:  # no other error on its way out
+                raise PluginError(
+                    f"{exc} (run {run_id} is {status}; its trials are stored)"
+                ) from exc
 
     def _record(
         self, run_id: int, attempt: TrialAttempt, label_names: list[str]

@@ -30,7 +30,7 @@ from harness.cli import (
 )
 from harness.cli.context import AppContext
 from harness.cli.options import add_global_options, db_option, flag_for, plugin_option
-from harness.errors import ConfigError, HarnessError
+from harness.errors import CheckpointRefused, ConfigError, HarnessError
 
 COMMANDS: tuple[click.Command, ...] = (
     plugins.plugins,
@@ -68,11 +68,20 @@ def main(argv: list[str] | None = None) -> None:
     except click.exceptions.Abort:
         click.echo("aborted", err=True)
         sys.exit(130)
+    except click.UsageError as exc:  # one line, like every other refusal
+        where = f"; see `{exc.ctx.command_path} --help`" if exc.ctx is not None else ""
+        message = " ".join(exc.format_message().split()).rstrip(".")
+        click.echo(f"error: {message}{where}", err=True)
+        sys.exit(exc.exit_code)
     except click.ClickException as exc:
         exc.show()
         sys.exit(exc.exit_code)
     except ConfigError as exc:
         click.echo(f"error: option {flag_for(exc.field)}: {exc.reason}", err=True)
+        sys.exit(2)
+    except CheckpointRefused as exc:
+        anew = "`xmtc-harness train --force` with the same options: a new checkpoint, and new runs"
+        click.echo(f"error: {exc} ({anew})", err=True)
         sys.exit(2)
     except HarnessError as exc:
         click.echo(f"error: {exc}", err=True)

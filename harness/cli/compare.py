@@ -7,13 +7,13 @@ from pathlib import Path
 import click
 
 from harness.cli.context import AppContext, emit, pass_app
-from harness.cli.options import format_option, out_option, plot_option
+from harness.cli.options import ID, format_option, out_option, plot_option
 from harness.report.compare_runs import compare_runs, render_comparison
 
 
 @click.command("compare")
-@click.argument("run_a", type=int)
-@click.argument("run_b", type=int)
+@click.argument("run_a", type=ID)
+@click.argument("run_b", type=ID)
 @format_option()
 @out_option
 @plot_option

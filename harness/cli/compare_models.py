@@ -9,10 +9,13 @@ import click
 from tqdm.auto import tqdm
 
 from harness.cli.context import AppContext, pass_app
-from harness.cli.options import data_dir_option, format_option, progress_option
+from harness.cli.options import ID, INT64, data_dir_option, format_option, progress_option
 from harness.errors import UsageError
+from harness.limits import check_seed
+from harness.plugin_calls import load_corpus
 from harness.report.compare_models import (
     DEFAULT_METRICS,
+    MAX_RESAMPLES,
     metric_differences,
     metric_ks,
     render_model_comparison,
@@ -43,8 +46,8 @@ def _rows(app: AppContext, ids: tuple[int, int]) -> tuple[TrainedModel, TrainedM
 
 
 @click.command("compare-models")
-@click.argument("model_a", type=int)
-@click.argument("model_b", type=int)
+@click.argument("model_a", type=ID)
+@click.argument("model_b", type=ID)
 @data_dir_option
 @click.option(
     "--metric",
@@ -56,12 +59,12 @@ def _rows(app: AppContext, ids: tuple[int, int]) -> tuple[TrainedModel, TrainedM
 )
 @click.option(
     "--resamples",
-    type=click.IntRange(min=10),
+    type=click.IntRange(10, MAX_RESAMPLES),
     default=1000,
     show_default=True,
     help="Bootstrap resamples of the test documents.",
 )
-@click.option("--seed", type=int, default=0, show_default=True, help="Resampling seed.")
+@click.option("--seed", type=INT64, default=0, show_default=True, help="Resampling seed.")
 @format_option()
 @progress_option
 @pass_app
@@ -77,18 +80,23 @@ def compare_models(
     progress: bool,
 ) -> None:
     """Compare two trained models' test metrics, with 95% paired bootstrap intervals on B − A."""
-    metric_ks(metrics)  # before the slow part: loading and scoring
+    ks = metric_ks(metrics)  # before the slow part: loading and scoring
+    check_seed("--seed", seed)
     a, b = _rows(app, (model_a, model_b))
     reg = app.registry
     opts = dict((a.config or {}).get("dataset_options") or {})
     if data_dir is not None:
         opts["data_dir"] = str(data_dir)
-    corpus = reg.build("dataset", a.dataset, opts).load()
+    corpus = load_corpus(reg, a.dataset, opts, progress)
     if corpus.fingerprint() != a.dataset_fingerprint:
         raise UsageError(
             "--data-dir",
             f"the {a.corpus_name} found there (fingerprint {corpus.fingerprint()}) is not the "
             f"one the models were trained on ({a.dataset_fingerprint})",
+        )
+    if ks[-1] > corpus.n_labels:
+        raise UsageError(
+            "--metric", f"k = {ks[-1]} is more than the {corpus.n_labels} labels of {a.corpus_name}"
         )
     docs = [d.words for d in corpus.test]
     scores = [load_trained(reg, row, corpus).predict_proba(docs) for row in (a, b)]

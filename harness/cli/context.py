@@ -15,7 +15,7 @@ from pathlib import Path
 
 import click
 
-from harness.errors import UsageError
+from harness.errors import HarnessError, StoreError, UsageError
 from harness.registry import Registry, load_registry
 from harness.store.session import Store, open_store
 
@@ -44,16 +44,32 @@ class AppContext:
     def registry(self) -> Registry:
         return load_registry(self.plugins, extra_source="--plugin")
 
+    def _checked_db(self) -> str:
+        if not self.db.strip():
+            where = f" (${ENV_DB} is set but empty)" if os.environ.get(ENV_DB) == self.db else ""
+            raise UsageError(
+                "--db", f"is empty{where}; give a database file path or a database URL"
+            )
+        return self.db
+
     def open_store(self, *, create: bool = True) -> Store:
         """The results database (created with its schema unless ``create`` is false)."""
-        return open_store(self.db, create=create)
+        return open_store(self._checked_db(), create=create)
 
     @contextmanager
     def reading(self) -> Iterator[Store]:
-        """The existing results database for a reporting command, closed afterwards."""
-        store = open_store(self.db, create=False)
+        """The existing results database for a reporting command, opened read-only and
+        closed afterwards. A read that fails on a damaged file says so in one line."""
+        store = open_store(self._checked_db(), create=False)
         try:
             yield store
+        except HarnessError:
+            raise
+        except Exception as exc:
+            problem = store.damage()
+            if problem is None:
+                raise
+            raise StoreError(problem) from exc
         finally:
             store.dispose()
 

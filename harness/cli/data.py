@@ -4,6 +4,7 @@ readers get the same report); ``data fetch``: download a public dataset (a thin 
 
 from __future__ import annotations
 
+import math
 import os
 from pathlib import Path
 from typing import Any
@@ -16,6 +17,7 @@ from harness.cli.options import parse_kv, progress_option
 from harness.errors import UsageError
 from harness.fetch import fetch as fetch_dataset
 from harness.fetch import load_sources
+from harness.plugin_calls import load_corpus
 from harness.report.datastats import plot_histogram, render_corpus_stats
 
 
@@ -47,7 +49,7 @@ def stats(
         options["data_dir"] = data_dir
     if skip_bad_lines:
         options["skip_bad_lines"] = True
-    corpus = app.registry.build("dataset", dataset, options).load(progress=progress)
+    corpus = load_corpus(app.registry, dataset, options, progress, for_training=False)
     click.echo(render_corpus_stats(corpus))
     if plot:
         plot_histogram(corpus, Path(plot))
@@ -87,6 +89,8 @@ def fetch(
 ) -> None:
     """Download dataset NAME (eurlex-4k, wiki10-31k, amazoncat-13k), check it and unpack it
     into DATA_DIR/NAME; a second run resumes an interrupted download."""
+    if not (math.isfinite(timeout) and timeout > 0):
+        raise UsageError("--timeout", f"must be a positive number of seconds, got {timeout}")
     known = load_sources(sources)
     if name not in known:
         raise UsageError("NAME", f"unknown dataset {name!r}; known: {', '.join(sorted(known))}")

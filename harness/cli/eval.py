@@ -14,6 +14,7 @@ from harness.campaign.runner import run_campaign
 from harness.cli.context import AppContext, pass_app
 from harness.cli.options import (
     ENV_CACHE,
+    INT64,
     choice,
     dataset_options,
     loss_options,
@@ -44,25 +45,30 @@ from harness.vocab import AttackKind, CheckpointVia, SimilarityScale
 )
 @click.option(
     "--max-leaf",
-    type=int,
+    type=INT64,
     default=8,
     show_default=True,
     help="Largest label cluster (balanced 2-means leaves).",
 )
-@click.option("--k", "k", type=int, default=5, show_default=True, help="Top-k of the goal.")
+@click.option("--k", "k", type=INT64, default=5, show_default=True, help="Top-k of the goal.")
 @click.option(
-    "--targets", "n_targets", type=int, default=1, show_default=True, help="Labels per target set."
+    "--targets",
+    "n_targets",
+    type=INT64,
+    default=1,
+    show_default=True,
+    help="Labels per target set.",
 )
 @click.option(
     "--labels-per-bin",
-    type=int,
+    type=INT64,
     default=20,
     show_default=True,
     help="Labels with a correctly predicted pair per frequency bin.",
 )
 @click.option(
     "--samples-per-bin",
-    type=int,
+    type=INT64,
     default=50,
     show_default=True,
     help="Pairs drawn per frequency bin.",
@@ -96,9 +102,13 @@ from harness.vocab import AttackKind, CheckpointVia, SimilarityScale
     "--similarity", default="use", show_default=True, help="Similarity constraint plugin."
 )
 @click.option("--similarity-opt", multiple=True, metavar="KEY=VALUE")
-@click.option("--max-queries", type=int, default=None, help="Logical-query budget per trial.")
+@click.option("--max-queries", type=INT64, default=None, help="Logical-query budget per trial.")
 @click.option(
-    "--max-batch", type=int, default=64, show_default=True, help="Largest model batch (memory cap)."
+    "--max-batch",
+    type=INT64,
+    default=64,
+    show_default=True,
+    help="Largest model batch (memory cap).",
 )
 @click.option(
     "--paired-with",
@@ -109,7 +119,7 @@ from harness.vocab import AttackKind, CheckpointVia, SimilarityScale
 @click.option("--fresh", is_flag=True, help="Start over instead of resuming the same config.")
 @click.option("--fail-fast", is_flag=True, help="Stop at the first trial that raises.")
 @click.option("--no-train", is_flag=True, help="Fail instead of training a missing model.")
-@click.option("--limit", type=int, default=None, help="Run at most this many trials now.")
+@click.option("--limit", type=INT64, default=None, help="Run at most this many trials now.")
 @click.option(
     "--cache-dir",
     type=click.Path(file_okay=False, path_type=Path),
@@ -126,7 +136,7 @@ from harness.vocab import AttackKind, CheckpointVia, SimilarityScale
 )
 @click.option(
     "--threads",
-    type=int,
+    type=INT64,
     default=None,
     help="Torch/BLAS threads per worker (default: unchanged locally, a Ray worker's CPUs; "
     "not part of the hash).",

@@ -7,19 +7,20 @@ from pathlib import Path
 import click
 
 from harness.cli.context import AppContext, emit, pass_app
-from harness.cli.options import out_option, outcome_option
+from harness.cli.options import ID, out_option, outcome_option
+from harness.limits import INT64_MAX
 from harness.report.examples import DEFAULT_CONTEXT, load_examples, render_examples
 from harness.vocab import Outcome
 
 
 @click.command("examples")
-@click.option("--run", "run_id", type=int, required=True, help="Run id.")
-@click.option("--bin", "bins", type=int, multiple=True, help="Only this bin (repeatable).")
+@click.option("--run", "run_id", type=ID, required=True, help="Run id.")
+@click.option("--bin", "bins", type=ID, multiple=True, help="Only this bin (repeatable).")
 @outcome_option(default=(Outcome.SUCCESS.value,))
-@click.option("--limit", type=click.IntRange(min=1), default=5, show_default=True)
+@click.option("--limit", type=click.IntRange(1, INT64_MAX), default=5, show_default=True)
 @click.option(
     "--context",
-    type=click.IntRange(min=0),
+    type=click.IntRange(0, INT64_MAX),
     default=DEFAULT_CONTEXT,
     show_default=True,
     help="Words shown either side of each change (long texts are trimmed).",

@@ -18,6 +18,7 @@ import click
 
 from harness.cli.context import AppContext, default_db
 from harness.errors import UsageError
+from harness.limits import INT64_MAX, INT64_MIN
 from harness.report.tables import FORMATS
 from harness.store.queries import RunFilter
 from harness.vocab import AttackKind, Outcome, RunStatus, Weighting, values
@@ -30,6 +31,12 @@ ENV_CACHE = "XMTC_HARNESS_CACHE"
 ENV_PLUGINS_HELP = "$XMTC_HARNESS_PLUGINS"
 
 Decorator = Callable[[Callable[..., Any]], Callable[..., Any]]
+
+INT64 = click.IntRange(INT64_MIN, INT64_MAX)
+"""An integer flag's type: what the database and numpy can hold (the command's own checks
+then say what range makes sense)."""
+ID = click.IntRange(0, INT64_MAX)
+"""A run, model or bin id."""
 
 FLAGS: dict[str, str] = {
     "data.name": "--dataset",
@@ -61,6 +68,7 @@ FLAGS: dict[str, str] = {
     "runtime.model_dir": "--model-dir",
     "runtime.cache_dir": "--cache-dir",
     "runtime.limit": "--limit",
+    "runtime.fresh": "--fresh",
     "runtime.fail_fast": "--fail-fast",
     "runtime.executor": "--executor",
     "runtime.threads": "--threads",
@@ -220,11 +228,11 @@ model_selection_options = stack(
     ),
     click.option(
         "--epochs",
-        type=click.IntRange(min=1),
+        type=click.IntRange(1, INT64_MAX),
         default=None,
         help="Training epochs (overrides the model's default).",
     ),
-    click.option("--seed", type=int, default=0, show_default=True, help="Random seed."),
+    click.option("--seed", type=INT64, default=0, show_default=True, help="Random seed."),
     click.option(
         "--model-dir",
         type=click.Path(file_okay=False, path_type=Path),
@@ -264,7 +272,7 @@ progress_option = click.option(
 # -- selecting runs (query, leaderboard, report) ------------------------------------------------
 
 selection_options = stack(
-    click.option("--run", "run_ids", type=int, multiple=True, help="Run id (repeatable)."),
+    click.option("--run", "run_ids", type=ID, multiple=True, help="Run id (repeatable)."),
     click.option(
         "--dataset",
         "datasets",

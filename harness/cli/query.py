@@ -11,6 +11,7 @@ import click
 
 from harness.cli.context import AppContext, emit, pass_app
 from harness.cli.options import (
+    ID,
     format_option,
     make_filter,
     out_option,
@@ -18,6 +19,7 @@ from harness.cli.options import (
     selection_options,
 )
 from harness.errors import StoreError, UsageError
+from harness.limits import INT64_MAX
 from harness.report.tables import render_records
 from harness.store.queries import (
     RUN_BRIEF_COLUMNS,
@@ -48,9 +50,9 @@ def _columns(spec: str | None, allowed: Sequence[str], default: Sequence[str]) -
 @selection_options
 @outcome_option(help="Trial outcome (repeatable; `query trials` only).")
 @click.option(
-    "--bin", "bins", type=int, multiple=True, help="Bin index (repeatable; `query trials` only)."
+    "--bin", "bins", type=ID, multiple=True, help="Bin index (repeatable; `query trials` only)."
 )
-@click.option("--limit", type=click.IntRange(min=1), help="At most this many rows.")
+@click.option("--limit", type=click.IntRange(1, INT64_MAX), help="At most this many rows.")
 @click.option(
     "--columns",
     help="Comma-separated columns. Default: a short set for text formats, all for csv/json.",

@@ -28,7 +28,7 @@ from harness.vocab import SimilarityScale
 @click.option(
     "--examples",
     "examples_per_run",
-    type=click.IntRange(min=0),
+    type=click.IntRange(0, 10_000),
     default=3,
     show_default=True,
     help="Successful examples shown per run.",

@@ -14,6 +14,7 @@ from harness.cli.options import (
     model_selection_options,
     progress_option,
 )
+from harness.plugin_calls import load_corpus
 from harness.report.models import metrics_table
 from harness.training import ModelSpec, find_trained, train_and_record
 
@@ -62,7 +63,7 @@ def train(
             )
             click.echo(metrics_table(existing.metrics))
             return
-        corpus = reg.build("dataset", dataset, spec.dataset_options).load()
+        corpus = load_corpus(reg, dataset, spec.dataset_options, progress)
         click.echo(
             f"training {model} on {corpus.name}: {len(corpus.train)} train / "
             f"{len(corpus.test)} test documents, {corpus.n_labels} labels; loss {loss} "

@@ -48,7 +48,7 @@ def _img(b64: str, alt: str) -> str:
 
 def _runs_table(store: Store, flt: RunFilter) -> tuple[str, list[int]]:
     with store.read() as s:
-        runs = require_runs(s, flt)
+        runs = require_runs(s, flt.for_pooling())
         counts = trial_counts(s, [r.id for r in runs])
         recs = [run_record(r, counts.get(r.id, 0)) for r in runs]
     cols = ["id", "status", "dataset", "model", "loss", "weighting", "attack", "cluster", "k"]

@@ -257,7 +257,9 @@ def _sort_key(key: tuple[Any, ...]) -> tuple[tuple[bool, str], ...]:
 
 def build_leaderboard(store: Store, flt: RunFilter) -> Leaderboard:
     """Aggregate the selected runs' trials by group and frequency bin (the database sums
-    each (run, bin); the groups add the sums up)."""
+    each (run, bin); the groups add the sums up). Superseded runs are left out unless
+    selected by id or status (:meth:`RunFilter.for_pooling`)."""
+    flt = flt.for_pooling()
     with store.read() as s:
         runs = require_runs(s, flt)
         sums = cell_sums(s, [r.id for r in runs])

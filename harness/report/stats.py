@@ -70,6 +70,10 @@ class PairedBootstrap:
     share_not_positive: np.ndarray
 
 
+RESAMPLE_ELEMENTS = 1 << 24
+"""Row indices drawn per batch of resamples (128 MiB of int64), whatever their number."""
+
+
 def paired_bootstrap(
     statistic: Callable[[np.ndarray], np.ndarray],
     n_items: int,
@@ -101,6 +105,7 @@ def paired_bootstrap(
         resampled,
         vectorized=False,
         n_resamples=n_resamples,
+        batch=max(1, RESAMPLE_ELEMENTS // n_items),  # the row indices drawn at once: bounded
         confidence_level=confidence,
         method="percentile",
         random_state=np.random.default_rng(seed),

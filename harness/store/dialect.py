@@ -24,6 +24,7 @@ from sqlalchemy.engine import URL
 from sqlalchemy.exc import SQLAlchemyError
 
 from harness.errors import StoreError
+from harness.store import sqlite_file
 
 BUSY_TIMEOUT_MS = 30_000
 
@@ -44,12 +45,25 @@ class Dialect:
         """The database file, for backends that keep one (else None)."""
         return None
 
-    def engine_options(self) -> dict[str, Any]:
-        """Extra keyword arguments for :func:`sqlalchemy.create_engine`."""
+    def engine_options(self, readonly: bool = False) -> dict[str, Any]:
+        """Extra keyword arguments for :func:`sqlalchemy.create_engine` (``readonly``: for a
+        store that only reads)."""
         return {}
 
-    def prepare(self, engine: Engine) -> None:
+    def prepare(self, engine: Engine, readonly: bool = False) -> None:
         """Set up a new engine (connection hooks, pragmas)."""
+
+    def check_database(self, create: bool) -> None:
+        """Refuse, before anything is written, a database the harness must not open (one
+        line saying why and how to recover); ``create``: the store will write to it."""
+
+    def damage(self) -> str | None:
+        """When a read failed: the database's damage that explains it, as one line (None:
+        nothing found, the failure is not the database's)."""
+        return None
+
+    def close(self) -> None:
+        """Release what :meth:`check_database` kept open."""
 
     def lock(self, conn: Connection) -> None:
         """Take the database-wide write lock for the transaction that ``conn`` just began,
@@ -89,12 +103,22 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
         cur.close()
 
 
+def _sqlite_readonly(dbapi_conn: Any, _record: Any) -> None:
+    """A reading store's connection: nothing that could write (no journal-mode switch)."""
+    cur = dbapi_conn.cursor()
+    try:
+        cur.execute("PRAGMA query_only=ON")
+    finally:
+        cur.close()
+
+
 class SQLiteDialect(Dialect):
     """SQLite in WAL mode with foreign keys and a busy timeout, so two campaigns can write one
     file at once; ``BEGIN IMMEDIATE`` is the write lock; user SQL runs on a separate
     ``mode=ro`` connection with an authorizer that allows only reading."""
 
     name = "sqlite"
+    reader: sqlite_file.ReadOnlyFile | None = None
 
     @property
     def path(self) -> Path | None:
@@ -105,11 +129,41 @@ class SQLiteDialect(Dialect):
             raw = raw[len("file:") :].split("?", 1)[0]
         return Path(raw)
 
-    def engine_options(self) -> dict[str, Any]:
+    def engine_options(self, readonly: bool = False) -> dict[str, Any]:
+        if readonly and self.reader is not None:
+            return {"creator": self.reader.connect}
         return {"connect_args": {"timeout": BUSY_TIMEOUT_MS / 1000}}
 
-    def prepare(self, engine: Engine) -> None:
-        event.listen(engine, "connect", _sqlite_pragmas)
+    def prepare(self, engine: Engine, readonly: bool = False) -> None:
+        event.listen(engine, "connect", _sqlite_readonly if readonly else _sqlite_pragmas)
+
+    def check_database(self, create: bool) -> None:
+        """A file that is not SQLite, a SQLite file of other tables, or a damaged results
+        database is refused before anything touches it (:mod:`harness.store.sqlite_file`);
+        an in-memory database, which keeps nothing, too."""
+        path = self.path
+        if path is None:
+            raise StoreError(
+                f"{self.url}: an in-memory database keeps nothing after the command; give "
+                "a database file path"
+            )
+        if not path.exists() or not sqlite_file.check_header(path):
+            if not create:
+                raise StoreError(f"{path}: no results database here (run an eval first)")
+            return  # a new database
+        self.reader = sqlite_file.ReadOnlyFile(path)
+        sqlite_file.check_file(path, self.reader, writing=create)
+        if create:
+            sqlite_file.check_writable(path)
+
+    def damage(self) -> str | None:
+        if self.reader is None or self.path is None:
+            return None
+        return sqlite_file.diagnose(self.reader, self.path)
+
+    def close(self) -> None:
+        if self.reader is not None:
+            self.reader.close()
 
     def lock(self, conn: Connection) -> None:
         # Take the write lock before looking: a second process waits (busy_timeout) instead
@@ -121,7 +175,9 @@ class SQLiteDialect(Dialect):
         the authorizer refuse ATTACH, PRAGMA writes and DML."""
         if self.path is None:
             raise StoreError("needs a SQLite file database")
-        conn = sqlite3.connect(f"{self.path.resolve().as_uri()}?mode=ro", uri=True)
+        if self.reader is None:
+            self.reader = sqlite_file.ReadOnlyFile(self.path)
+        conn = self.reader.connect()
         allowed = {sqlite3.SQLITE_SELECT, sqlite3.SQLITE_READ, sqlite3.SQLITE_FUNCTION}
         allowed.add(getattr(sqlite3, "SQLITE_RECURSIVE", 33))
 
@@ -208,7 +264,7 @@ class PostgresDialect(Dialect):
     name = "postgresql"
     READ_ROLE = "pg_read_all_data"
 
-    def engine_options(self) -> dict[str, Any]:
+    def engine_options(self, readonly: bool = False) -> dict[str, Any]:
         # A server restart or a dropped connection between two trials is survived: the
         # pool tests a connection before handing it out.
         return {"pool_pre_ping": True}

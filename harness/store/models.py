@@ -44,6 +44,13 @@ def get_model(store: Store, model_id: int) -> TrainedModel | None:
         return s.get(TrainedModel, model_id)
 
 
+def runs_of_model(store: Store, model_id: int) -> list[int]:
+    """The ids of the runs that attacked this trained model."""
+    with store.read() as s:
+        stmt = select(Run.id).where(Run.trained_model_id == model_id).order_by(Run.id)
+        return [int(i) for i in s.scalars(stmt)]
+
+
 def model_of_run(store: Store, run_id: int) -> TrainedModel | None:
     """The trained model a run attacked (None when the run or its model is unknown)."""
     with store.read() as s:
@@ -70,12 +77,12 @@ def record_model(
     store: Store,
     spec_hash: str,
     values: dict[str, Any],
-    save: Callable[[], str],
+    save: Callable[[], tuple[str, str]],
     adopt: Callable[[TrainedModel], bool] | None = None,
 ) -> tuple[TrainedModel, bool]:
     """Save a trained model and record it, under the write lock.
 
-    ``save()`` writes the checkpoint and returns its content hash. When a row for
+    ``save()`` writes the checkpoint and returns its folder and content hash. When a row for
     ``spec_hash`` exists and ``adopt(row)`` is true (its checkpoint is intact), that row is
     kept and nothing is saved; otherwise the row is created, or updated when its checkpoint
     was lost. Returns the row and whether it was adopted.
@@ -85,7 +92,8 @@ def record_model(
         row = s.scalar(select(TrainedModel).where(TrainedModel.spec_hash == spec_hash))
         if row is not None and adopt is not None and adopt(row):
             return row, True
-        fields = {**values, "checkpoint_hash": save()}
+        path, content = save()
+        fields = {**values, "checkpoint_path": path, "checkpoint_hash": content}
         if row is None:
             row = TrainedModel(spec_hash=spec_hash, **fields)
             s.add(row)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import lru_cache
 from typing import Any, NamedTuple
 
@@ -33,7 +33,7 @@ from sqlalchemy.orm import Session, defer
 
 from harness.errors import HarnessError
 from harness.store.schema import Run, Trial
-from harness.vocab import Outcome
+from harness.vocab import Outcome, RunStatus
 
 
 @dataclass(frozen=True)
@@ -52,6 +52,16 @@ class RunFilter:
     attacks: tuple[str, ...] = ()
     statuses: tuple[str, ...] = ()
     cluster: bool | None = None
+    without_superseded: bool = False
+    """Leave out runs started over afresh (see :meth:`for_pooling`)."""
+
+    def for_pooling(self) -> RunFilter:
+        """This selection as results are pooled (leaderboards, reports): a run superseded by
+        a fresh start of the same configuration is left out unless asked for by id or by
+        status, so its trials are never counted beside the new run's."""
+        if self.run_ids or self.statuses:
+            return self
+        return replace(self, without_superseded=True)
 
     def apply(self, stmt: Select[Any]) -> Select[Any]:
         """Add this filter's conditions on :class:`Run` to a statement that has Run in FROM."""
@@ -71,6 +81,8 @@ class RunFilter:
                 stmt = stmt.where(column.in_(list(values)))
         if self.cluster is not None:
             stmt = stmt.where(Run.cluster.is_(self.cluster))
+        if self.without_superseded:
+            stmt = stmt.where(Run.status != RunStatus.SUPERSEDED)
         return stmt
 
     def describe(self) -> str:
@@ -89,6 +101,8 @@ class RunFilter:
                 parts.append(f"{name} {', '.join(map(str, values))}")
         if self.cluster is not None:
             parts.append("clustered" if self.cluster else "not clustered")
+        if self.without_superseded:
+            parts.append("superseded runs left out")
         return "; ".join(parts) if parts else "all runs"
 
 

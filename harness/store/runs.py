@@ -74,6 +74,26 @@ def open_run(store: Store, new: NewRun, fresh: bool = False) -> int:
     return store.serialised(create_or_resume)
 
 
+def resumable_run(store: Store, config_hash: str) -> Run | None:
+    """The run :func:`open_run` would resume for this configuration hash, if any."""
+    with store.read() as s:
+        stmt = select(Run).where(Run.config_hash == config_hash, Run.status != RunStatus.SUPERSEDED)
+        return s.scalars(stmt.order_by(Run.id.desc())).first()
+
+
+def stored_pairs(store: Store, run_id: int) -> dict[int, tuple[str, tuple[int, ...]]]:
+    """Each stored trial of a run as ``index -> (sample id, target labels)``: what its plan
+    drew, to compare with a plan made again."""
+    with store.read() as s:
+        stmt = select(Trial.trial_index, Trial.sample_id, Trial.target_labels).where(
+            Trial.run_id == run_id
+        )
+        return {
+            int(i): (str(sid), tuple(int(t) for t in (targets or ())))
+            for i, sid, targets in s.execute(stmt)
+        }
+
+
 def set_planned(store: Store, run_id: int, n_planned: int) -> None:
     """Record how many trials the run's plan holds."""
 

@@ -17,7 +17,7 @@ from typing import Any, TypeVar
 
 from sqlalchemy import Engine, create_engine, inspect, select, text
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError, OperationalError, SQLAlchemyError
+from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from harness.errors import StoreError
@@ -30,8 +30,24 @@ WRITE_RETRIES = 8
 
 
 def normalise_url(db: str) -> str:
-    """A SQLAlchemy URL as given, or ``sqlite:///PATH`` for a plain file path."""
+    """A SQLAlchemy URL as given, or ``sqlite:///PATH`` for a plain file path; an empty one
+    (which SQLAlchemy would take for a database in memory, losing every trial) is refused."""
+    if not db.strip():
+        raise StoreError("the database path is empty; give a file path or a database URL")
     return db if "://" in db else f"sqlite:///{db}"
+
+
+def _engine_error(shown: str, exc: BaseException) -> StoreError:
+    """A URL SQLAlchemy cannot open (``shown``: as messages show it): unknown backend,
+    missing driver, malformed."""
+    if isinstance(exc, NoSuchModuleError):
+        return StoreError(f"{shown}: unknown database backend ({exc})")
+    if isinstance(exc, ImportError):
+        return StoreError(
+            f"{shown}: the driver for this backend is not installed ({exc}); install it or "
+            "use a SQLite file path"
+        )
+    return StoreError(f"{shown}: not a database URL ({exc})")
 
 
 def _explain(exc: BaseException, url: str) -> StoreError:
@@ -45,6 +61,12 @@ def _explain(exc: BaseException, url: str) -> StoreError:
         return StoreError(f"{url}: the database stayed locked after retries ({msg})")
     if "unable to open" in low:
         return StoreError(f"{url}: cannot open the database file ({msg})")
+    if "malformed" in low or "not a database" in low or "could not decode" in low:
+        return StoreError(
+            f"{url}: the database file is damaged ({msg}); check it with PRAGMA "
+            "integrity_check, recover what is readable with the sqlite3 shell's .recover, "
+            "or use a new database path"
+        )
     return StoreError(f"{url}: database error: {msg}")
 
 
@@ -97,8 +119,15 @@ class Store:
                 raise StoreError(f"{self.path}: no results database here (run an eval first)")
             if create and not self.path.parent.exists():
                 raise StoreError(f"{self.path}: folder {self.path.parent} does not exist")
-        self.engine: Engine = create_engine(self.dialect.url, **self.dialect.engine_options())
-        self.dialect.prepare(self.engine)
+        self.readonly = not create
+        self.dialect.check_database(create)  # before anything is written (or refused)
+        try:
+            options = self.dialect.engine_options(readonly=self.readonly)
+            self.engine: Engine = create_engine(self.dialect.url, **options)
+        except (ArgumentError, NoSuchModuleError, ImportError) as exc:
+            self.dialect.close()
+            raise _engine_error(self.shown_url, exc) from None
+        self.dialect.prepare(self.engine, readonly=self.readonly)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
         if create:
             self.migrate()
@@ -186,7 +215,7 @@ class Store:
         s = self._sessions()
         try:
             yield s
-        except OperationalError as exc:
+        except SQLAlchemyError as exc:
             raise _explain(exc, self.shown_url) from exc
         finally:
             # close() ends the transaction without writing anything, and, unlike rollback(),
@@ -195,6 +224,12 @@ class Store:
 
     def dispose(self) -> None:
         self.engine.dispose()
+        self.dialect.close()
+
+    def damage(self) -> str | None:
+        """After a read failed: the damage of the database that explains it, as one line
+        (None when the database is sound and the failure lies elsewhere)."""
+        return self.dialect.damage()
 
     # -- user SQL -------------------------------------------------------------------------
     def run_readonly_sql(self, sql: str) -> Rows:

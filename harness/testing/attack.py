@@ -1,5 +1,6 @@
 """``check_importance``, ``check_substituter``, ``check_constraint``: the attack's plugins
-answer in the shapes, order and determinism the search relies on."""
+answer in the shapes, order and determinism the search relies on. The value rules are those
+the harness also applies to every answer at run time (:mod:`harness.contracts.checks`)."""
 
 from __future__ import annotations
 
@@ -7,9 +8,16 @@ from collections.abc import Callable
 
 import numpy as np
 
-from harness.attack.candidates import is_valid_candidate
 from harness.attack.engine import QueryEngine
 from harness.attack.goals import Goal
+from harness.contracts.checks import (
+    candidates_problem,
+    candidates_rule_problem,
+    max_changes_problem,
+    scores_problem,
+    similarities_problem,
+    verdicts_problem,
+)
 from harness.contracts.constraint import Constraint, ConstraintCheck, SimilarityCheck
 from harness.contracts.importance import ImportanceScorer
 from harness.contracts.model import XMTCModel
@@ -45,15 +53,10 @@ def check_importance(
             target = int(top_k(dense, model.n_labels)[-1])
         goal = Goal(kind, (target,), 3)
         base = engine.scores([words], goal.k, goal.targets)
-        s = np.asarray(
-            c.call("importance.scores", scorer.scores, words, positions, engine, goal, base),
-            dtype=np.float64,
-        )
-        c.expect(
-            "importance.shape",
-            s.shape == (len(positions),) and bool(np.isfinite(s).all()),
-            f"{kind} goal: expected {len(positions)} finite scores, got shape {s.shape}",
-        )
+        raw = c.call("importance.scores", scorer.scores, words, positions, engine, goal, base)
+        problem = scores_problem(raw, len(positions))
+        c.expect("importance.shape", problem is None, f"{kind} goal: {problem}")
+        s = np.asarray(raw, dtype=np.float64)
         again = np.asarray(scorer.scores(words, positions, engine, goal, base))
         c.expect("importance.deterministic", np.allclose(again, s), "two calls disagree")
         rev = np.asarray(scorer.scores(words, positions[::-1], engine, goal, base))
@@ -88,23 +91,10 @@ def check_substituter(
     proposed = 0
     for pos in (i for i, w in enumerate(words) if is_attackable(w)):
         cands = c.call("substituter.candidates", source.candidates, words, pos)
-        c.expect(
-            "substituter.candidates",
-            isinstance(cands, list) and all(isinstance(w, str) for w in cands),
-            "candidates() must return a list of str",
-        )
-        lows = [w.lower() for w in cands]
-        c.expect(
-            "substituter.filtered",
-            words[pos].lower() not in lows and len(set(lows)) == len(lows),
-            f"candidates for {words[pos]!r} repeat it or each other: {cands[:8]}",
-        )
-        bad = [w for w in cands if not is_valid_candidate(w)]
-        c.expect(
-            "substituter.filtered",
-            not bad,
-            f"stopwords, punctuation, word pieces or several words proposed: {bad[:5]}",
-        )
+        problem = candidates_problem(cands)
+        c.expect("substituter.candidates", problem is None, str(problem))
+        problem = candidates_rule_problem(cands, words[pos])
+        c.expect("substituter.filtered", problem is None, str(problem))
         again = sub.start(words).candidates(words, pos)
         c.expect("substituter.deterministic", again == cands, "two calls disagree")
         proposed += bool(cands)
@@ -133,12 +123,10 @@ def check_constraint(
         for i, w in ((3, "weak"), (6, "loss"), (4, "annual"), (9, "gas"))
     ]
     changed = [0, 1, 1, 1, 1]
-    ok = np.asarray(c.call("constraint.check", check.check, texts, changed))
-    c.expect(
-        "constraint.check",
-        ok.shape == (len(texts),) and ok.dtype == bool,
-        f"check() must give one bool per text, got {ok.dtype} {ok.shape}",
-    )
+    raw = c.call("constraint.check", check.check, texts, changed)
+    problem = verdicts_problem(raw, len(texts))
+    c.expect("constraint.check", problem is None, str(problem))
+    ok = np.asarray(raw)
     c.expect("constraint.original_passes", bool(ok[0]), "the unchanged original is rejected")
     rev = np.asarray(check.check(texts[::-1], changed[::-1]))
     c.expect(
@@ -146,19 +134,13 @@ def check_constraint(
     )
     empty = np.asarray(check.check([], []))
     c.expect("constraint.empty", empty.shape == (0,), f"no texts gave shape {empty.shape}")
-    cap = check.max_changes()
-    c.expect(
-        "constraint.max_changes",
-        cap is None or (isinstance(cap, int | np.integer) and cap >= 0),
-        f"max_changes() must be None or a non-negative int, got {cap!r}",
-    )
+    problem = max_changes_problem(check.max_changes())
+    c.expect("constraint.max_changes", problem is None, str(problem))
     if isinstance(check, SimilarityCheck):
-        sims = np.asarray(c.call("constraint.similarity", check.similarity, texts), float)
-        c.expect(
-            "constraint.similarity",
-            sims.shape == (len(texts),) and bool((np.abs(sims) <= 1 + 1e-6).all()),
-            "similarity() must give one cosine in [-1, 1] per text",
-        )
+        raw = c.call("constraint.similarity", check.similarity, texts)
+        problem = similarities_problem(raw, len(texts))
+        c.expect("constraint.similarity", problem is None, str(problem))
+        sims = np.asarray(raw, float)
         c.expect(
             "constraint.similarity", abs(sims[0] - 1) < 1e-5, "the original is not similarity 1"
         )

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-import numpy as np
-
+from harness.contracts.checks import corpus_problem
 from harness.contracts.dataset import DatasetReader
 from harness.data import Corpus
 from harness.errors import HarnessError
@@ -36,42 +35,11 @@ def check_dataset(
     c.expect("dataset.contract", isinstance(reader, DatasetReader), "no load(progress) method")
     assert isinstance(reader, DatasetReader)
     corpus = c.call("dataset.load", reader.load, progress=False)
-    c.expect("dataset.load", isinstance(corpus, Corpus), f"load() returned {type(corpus)}")
+    problem = corpus_problem(corpus)  # the rules the harness applies at every load, too
+    c.expect(
+        problem[0] if problem else "dataset.corpus", problem is None, str(problem and problem[1])
+    )
     names = corpus.label_names
-    c.expect(
-        "dataset.label_names",
-        bool(names) and all(isinstance(n, str) and n for n in names),
-        "label names must be non-empty strings",
-    )
-    c.expect("dataset.label_names", len(set(names)) == len(names), "label names repeat")
-    c.expect("dataset.splits", bool(corpus.train) and bool(corpus.test), "a split is empty")
-    docs = corpus.train + corpus.test
-    ids = [d.doc_id for d in docs]
-    c.expect(
-        "dataset.doc_ids",
-        all(isinstance(i, str) for i in ids) and len(set(ids)) == len(ids),
-        "document ids must be strings, unique across both splits",
-    )
-    c.expect("dataset.text", all(isinstance(d.text, str) for d in docs), "a text is not a str")
-    L = len(names)
-    bad = [
-        d.doc_id
-        for d in docs
-        if not isinstance(d.labels, tuple)
-        or list(d.labels) != sorted(set(d.labels))
-        or any(not isinstance(j, int | np.integer) or not 0 <= j < L for j in d.labels)
-    ]
-    c.expect(
-        "dataset.label_indices",
-        not bad,
-        f"labels must be sorted, unique indices into label_names (first bad: {bad[:1]})",
-    )
-    a, b = corpus.propensity_a, corpus.propensity_b
-    c.expect(
-        "dataset.propensity",
-        bool(np.isfinite([a, b]).all()) and a > 0 and b > 0,
-        f"propensity constants must be positive, got {a}, {b}",
-    )
     again = c.call("dataset.deterministic", lambda: make_reader().load(progress=False))
     c.expect(
         "dataset.deterministic",

@@ -15,6 +15,7 @@ readers do. ``fraction`` keeps the first share of each split (for scaled-down ru
 from __future__ import annotations
 
 import zipfile
+import zlib
 from collections import Counter
 from pathlib import Path
 
@@ -43,13 +44,16 @@ REQUIRED = ("X.trn.txt", "X.tst.txt", "Y.trn.npz", "Y.tst.npz")
 LABELS_FILE = "output-items.txt"
 
 
-def read_label_matrix(path: Path) -> sp.csr_matrix:
-    """A split's label matrix as binary CSR, or an InputError naming the file."""
-    try:
-        Y = sp.load_npz(path)
-    except (OSError, ValueError, KeyError, zipfile.BadZipFile) as exc:
+def read_label_matrix(path: Path, budget: MemoryBudget) -> sp.csr_matrix:
+    """A split's label matrix as binary CSR, or an InputError naming the file. Its row count
+    is charged to ``budget`` before the conversion to CSR allocates a pointer per row (a COO
+    file may claim any shape)."""
+    try:  # a damaged archive fails in zipfile, zlib or numpy's reader, each its own way
+        M = sp.load_npz(path)
+        budget.charge(8 * (M.shape[0] + 1), path, None, f"{M.shape[0]:,} rows")
+        Y = sp.csr_matrix(M)
+    except (OSError, EOFError, ValueError, KeyError, zipfile.BadZipFile, zlib.error) as exc:
         raise InputError(path, None, f"not a scipy sparse .npz label matrix ({exc})") from None
-    Y = sp.csr_matrix(Y)
     Y.eliminate_zeros()
     Y.sort_indices()
     return Y
@@ -88,7 +92,9 @@ class PecosReader:
         budget = MemoryBudget()
         budget.charge_files([root / f for f in (*REQUIRED, LABELS_FILE) if (root / f).is_file()])
         bad = BadLines(self.skip_bad_lines)
-        matrices = {s: read_label_matrix(root / f"Y.{tag}.npz") for s, tag in SPLITS.items()}
+        matrices = {
+            s: read_label_matrix(root / f"Y.{tag}.npz", budget) for s, tag in SPLITS.items()
+        }
         n_labels = matrices["train"].shape[1]
         budget.charge(n_labels * BYTES_PER_LABEL, root / "Y.trn.npz", None, f"{n_labels:,} labels")
         if matrices["test"].shape[1] != n_labels:

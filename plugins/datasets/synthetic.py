@@ -458,7 +458,7 @@ OPTIONS: tuple[Option, ...] = COMMON_OPTIONS + (
         min=100,
         max=2_000_000,
     ),
-    Option("seed", int, 0, "Random seed; equal options give an equal corpus."),
+    Option("seed", int, 0, "Random seed; equal options give an equal corpus.", min=0),
     Option("doc_length", int, 100, "Mean words per document.", min=1, max=100_000),
     Option("labels_per_doc", float, 3.0, "Mean labels per document.", min=1.0, max=100.0),
     Option("zipf_exponent", float, 1.0, "Power-law exponent of label frequency.", min=0.0),

@@ -10,12 +10,15 @@ import numpy as np
 import pytest
 
 from harness.campaign import predictions
+from harness.campaign.cache_files import write_arrays
 from harness.campaign.predictions import (
     Predictions,
     depth_for,
     load_predictions,
     predict_split,
     predict_topk,
+    prediction_source,
+    predictions_file,
     save_predictions,
 )
 from harness.data import Document
@@ -34,37 +37,54 @@ def _docs(toy) -> list[Document]:
     ]
 
 
+def _source(toy, docs: list[Document], depth: int, n_labels: int | None = None) -> dict:
+    pairs = ((d.doc_id, d.words[: toy.model.max_words]) for d in docs)
+    return prediction_source(pairs, len(docs), n_labels or toy.model.n_labels, depth)
+
+
+def _only_file(folder: Path) -> Path:
+    (path,) = folder.glob("topk-*.safetensors")
+    return path
+
+
 def test_predictions_are_the_models_top_labels_with_scores(toy, tmp_path: Path) -> None:
     docs = _docs(toy)
     L = toy.model.n_labels
-    pred = predict_split(toy.model, docs, 3, tmp_path / "p.npz", False, batch=7)
+    pred = predict_split(toy.model, docs, 3, tmp_path, False, batch=7)
     assert pred.depth == depth_for(3, L) == min(predictions.DEPTH, L)
     assert pred.indices.dtype == np.int32 and pred.scores.dtype == np.float32
     whole = toy.model.predict_topk(toy.docs, pred.depth, ())
     assert np.array_equal(pred.indices, whole.indices)
     assert np.allclose(pred.scores, whole.scores, atol=1e-6)  # batches of 7 vs one
     assert np.array_equal(pred.top(3), whole.indices[:, :3])
-    assert np.array_equal(predict_topk(toy.model, toy.docs, 3, None, False, batch=5), pred.top(3))
+    assert np.array_equal(predict_topk(toy.model, toy.docs, 3, batch=5), pred.top(3))
     with pytest.raises(ValueError):
         pred.top(pred.depth + 1)
 
 
 def test_a_valid_cache_is_read_not_recomputed(toy, tmp_path: Path) -> None:
-    docs, path = _docs(toy), tmp_path / "p.npz"
-    first = predict_split(toy.model, docs, 3, path, False)
+    docs = _docs(toy)
+    first = predict_split(toy.model, docs, 3, tmp_path, False)
+    path = _only_file(tmp_path)
+    assert path == predictions_file(tmp_path, _source(toy, docs, first.depth))
     stamp = path.stat().st_mtime_ns
     os.utime(path, ns=(stamp - 10**9, stamp - 10**9))
-    again = predict_split(toy.model, docs, 3, path, False)
+    again = predict_split(toy.model, docs, 3, tmp_path, False)
     assert path.stat().st_mtime_ns == stamp - 10**9  # not rewritten
     assert np.array_equal(again.indices, first.indices)
     assert np.array_equal(again.scores, first.scores)
-    assert load_predictions(path, len(docs) + 1, toy.model.n_labels, first.depth) is None
-    assert load_predictions(path, len(docs), toy.model.n_labels + 1, first.depth) is None
+    source = _source(toy, docs, first.depth)
+    assert load_predictions(path, source) is not None
+    assert load_predictions(path, {**source, "n_docs": len(docs) + 1}) is None
+    assert load_predictions(path, {**source, "n_labels": toy.model.n_labels + 1}) is None
+    edited = list(docs)
+    edited[0] = Document("0", "other words entirely", docs[0].labels)
+    assert predictions_file(tmp_path, _source(toy, edited, first.depth)) != path
 
 
 def _damaged(good: Predictions, how: str) -> dict[str, np.ndarray]:
     idx, sc = good.indices.copy(), good.scores.copy()
-    arrays = {"format": np.int64(predictions.FORMAT), "n_labels": np.int64(good.n_labels)}
+    arrays: dict[str, np.ndarray] = {}
     if how == "out-of-range":
         idx[3, 1] = good.n_labels
     elif how == "negative":
@@ -80,8 +100,6 @@ def _damaged(good: Predictions, how: str) -> dict[str, np.ndarray]:
         idx = idx.astype(np.float32)
     elif how == "short":
         idx, sc = idx[:-1], sc[:-1]
-    elif how == "format":
-        arrays["format"] = np.int64(predictions.FORMAT + 1)
     elif how == "extra-key":
         arrays["more"] = np.zeros(1)
     return {**arrays, "indices": idx, "scores": sc}
@@ -90,27 +108,36 @@ def _damaged(good: Predictions, how: str) -> dict[str, np.ndarray]:
 @pytest.mark.parametrize(
     "how",
     ["out-of-range", "negative", "repeated", "nan", "ascending", "float-indices", "short",
-     "format", "extra-key", "truncated", "not-npz"],
+     "extra-key", "edited-bytes", "truncated", "not-safetensors"],
 )  # fmt: skip
 def test_a_damaged_cache_is_refused_and_rewritten(toy, tmp_path: Path, how: str) -> None:
-    docs, path = _docs(toy), tmp_path / "p.npz"
-    good = predict_split(toy.model, docs, 3, path, False)
+    """Damage written with a valid hash (the values are checked) or without one (the hash
+    is): either way the file is recomputed and rewritten."""
+    docs = _docs(toy)
+    good = predict_split(toy.model, docs, 3, tmp_path, False)
+    path, source = _only_file(tmp_path), _source(toy, docs, good.depth)
     if how == "truncated":
         path.write_bytes(path.read_bytes()[:200])
-    elif how == "not-npz":
+    elif how == "not-safetensors":
         path.write_text("top labels\n")
+    elif how == "edited-bytes":
+        raw = bytearray(path.read_bytes())
+        raw[-3] ^= 0xFF
+        path.write_bytes(bytes(raw))
     else:
-        np.savez(path, **_damaged(good, how))
-    assert load_predictions(path, len(docs), good.n_labels, good.depth) is None
-    again = predict_split(toy.model, docs, 3, path, False)
+        write_arrays(path, _damaged(good, how), source)
+    assert load_predictions(path, source) is None
+    again = predict_split(toy.model, docs, 3, tmp_path, False)
     assert np.array_equal(again.indices, good.indices)
-    assert load_predictions(path, len(docs), good.n_labels, good.depth) is not None
+    assert load_predictions(path, source) is not None
 
 
 def test_saved_files_round_trip_and_leave_no_temporary(tmp_path: Path) -> None:
     idx = np.array([[2, 0, 1], [1, 2, 0]], dtype=np.int32)
     sc = np.array([[0.9, 0.5, 0.5], [0.7, 0.2, 0.1]], dtype=np.float32)
-    save_predictions(Predictions(idx, sc, 3), tmp_path / "p.npz")
-    back = load_predictions(tmp_path / "p.npz", 2, 3, 3)
+    source = prediction_source([("a", ["x"]), ("b", ["y"])], 2, 3, 3)
+    path = predictions_file(tmp_path, source)
+    save_predictions(Predictions(idx, sc, 3), path, source)
+    back = load_predictions(path, source)
     assert back is not None and np.array_equal(back.indices, idx)
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["p.npz"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == [path.name]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
@@ -124,7 +125,9 @@ def test_paired_campaign_attacks_pairs_both_models_predict_and_caches_both(
 ) -> None:
     """``--paired-with model:ID``: every drawn target is a true label inside both models'
     top-k, and both models' test predictions are cached under their checkpoints."""
-    from harness.campaign.predictions import cache_path, load_predictions
+    from safetensors import safe_open
+
+    from harness.campaign.predictions import load_predictions
 
     _eval(tmp_path, "--attack", "positive", "--limit", "1")
     shutil.rmtree(tmp_path / "cache")  # the partner's predictions are cached by the paired run
@@ -137,11 +140,15 @@ def test_paired_campaign_attacks_pairs_both_models_predict_and_caches_both(
         run = s.scalars(select(Run).where(Run.trained_model_id == second.id)).one()
         trials = s.scalars(select(Trial).where(Trial.run_id == run.id)).all()
     assert run.config["paired_with"] == ["model:1"] and trials
+    cached = {}
+    for path in (tmp_path / "cache").glob("topk-*.safetensors"):
+        with safe_open(str(path), framework="numpy") as fh:
+            source = json.loads(fh.metadata()["source"])
+        cached[source["checkpoint"]] = load_predictions(path, source)
     tops = []
     for tm in (first, second):
-        path = cache_path(tmp_path / "cache", tm.checkpoint_hash, 100)
-        pred = load_predictions(path, len(corpus.test), corpus.n_labels, 100)
-        assert pred is not None, path
+        pred = cached.get(tm.checkpoint_hash)
+        assert pred is not None and pred.depth == 100 and len(pred) == len(corpus.test)
         tops.append(pred.top(run.k))
     for t in trials:
         row, target = row_of[t.sample_id], t.target_labels[0]

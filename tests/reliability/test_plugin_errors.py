@@ -1,6 +1,6 @@
 """A plugin that raises on one document: the trial is stored as outcome ``error`` with the
-message and the campaign goes on; under ``--fail-fast`` the campaign stops with a one-line
-error instead, keeping the trials committed before it.
+message (naming the plugin and the call) and the campaign goes on; under ``--fail-fast``
+the campaign stops with a one-line error instead, keeping the trials committed before it.
 
 The failing plugins live in tests/plugins_for_tests/failing.py and are loaded with
 ``--plugin`` like any third-party plugin.
@@ -47,7 +47,8 @@ def test_constraint_raising_on_one_document_is_an_error_trial(workdir: Path) -> 
     outcomes = _outcomes(db)
     errors = {i: m for i, (o, m) in outcomes.items() if o == "error"}
     assert list(errors) == [2]  # the third document the constraint was started on
-    assert errors[2].startswith("RuntimeError: " + MESSAGE + " 3")
+    assert errors[2].startswith("similarity 'flaky-sim' (tests.plugins_for_tests.failing")
+    assert f"raised RuntimeError in start(): {MESSAGE} 3" in errors[2]
     assert trial_problems(db) == []
 
 
@@ -63,7 +64,8 @@ def test_substituter_raising_on_one_document_is_an_error_trial(workdir: Path) ->
     assert trial_indices(db)[run_id] == list(range(n_planned))
     errors = [(i, m) for i, (o, m) in _outcomes(db).items() if o == "error"]
     assert len(errors) == 1, errors
-    assert errors[0][1].startswith("RuntimeError: " + MESSAGE + " 2")
+    assert errors[0][1].startswith("substituter 'flaky-glove' (tests.plugins_for_tests.failing")
+    assert f"raised RuntimeError in start(): {MESSAGE} 2" in errors[0][1]
     others = {o for o, _ in _outcomes(db).values()} - {"error"}
     assert others, "the other trials ran to a real outcome"
     assert trial_problems(db) == []

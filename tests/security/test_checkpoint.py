@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from safetensors import SafetensorError, safe_open
 
 from harness.checkpoint import CONFIG, TENSORS, CheckpointError, _self_hash, load_checkpoint
 from harness.registry import load_registry
@@ -68,37 +69,46 @@ def test_pickled_tensor_file_is_refused_not_unpickled(trained: Path, tmp_path: P
 
 
 def test_pickled_checkpoint_through_the_cli(trained: Path) -> None:
-    """With --no-train the eval stops with one line naming the checkpoint; without it, the
-    damaged checkpoint is retrained over. Either way nothing is unpickled."""
+    """The eval stops with one line naming the checkpoint, with or without --no-train (a
+    changed checkpoint is refused, never retrained over); ``train --force`` trains anew into
+    a new folder, leaving the planted one alone. Nothing is unpickled."""
     ckpt = _checkpoint(trained)
     marker = trained / "UNPICKLED"
     _plant(ckpt, marker, forge=True)
-    res = run_cli(eval_args(trained, "--limit", "1", "--no-train"), cwd=trained)
-    assert res.returncode == 2, res.stderr
-    line = one_line_error(res)
-    assert str(ckpt) in line and "hash" in line
-    assert not marker.exists()
-    res = run_cli(eval_args(trained, "--limit", "1"), cwd=trained)
+    planted = (ckpt / TENSORS).read_bytes()
+    for extra in (["--no-train"], []):
+        res = run_cli(eval_args(trained, "--limit", "1", *extra), cwd=trained)
+        assert res.returncode == 2, res.stderr
+        line = one_line_error(res)
+        assert str(ckpt) in line and "hash" in line and "train --force" in line
+        assert not marker.exists()
+    args = eval_args(trained)
+    selection = args[args.index("eval") + 1 : args.index("--cache-dir")]
+    res = run_cli(["--db", args[1], "train", *selection, "--force", "--no-progress"], cwd=trained)
     assert res.returncode == 0, res.stderr
     assert not marker.exists()
-    assert (ckpt / TENSORS).read_bytes()[:8] != pickle.dumps(0)[:8]  # a real file again
+    assert (ckpt / TENSORS).read_bytes() == planted  # left as it was: a new folder instead
+    (new,) = [p.parent for p in (trained / "models").rglob(TENSORS) if p.parent != ckpt]
+    assert new.name == f"{ckpt.name}-2"
+    res = run_cli(eval_args(trained, "--limit", "1"), cwd=trained)
+    assert res.returncode == 0, res.stderr
 
 
 def test_pickled_topk_cache_is_recomputed_not_unpickled(trained: Path) -> None:
     marker = trained / "UNPICKLED-CACHE"
-    caches = sorted((trained / "cache").glob("predictions-*.npz"))
+    caches = sorted((trained / "cache").glob("topk-*.safetensors"))
     assert caches
     for cache in caches:
-        payload = np.array([Payload(marker)], dtype=object)
-        np.savez(cache, format=np.int64(1), n_labels=np.int64(1), indices=payload, scores=payload)
+        with open(cache, "wb") as fh:
+            np.save(fh, np.array([Payload(marker)], dtype=object), allow_pickle=True)
     res = run_cli(eval_args(trained, "--limit", "1"), cwd=trained)
     assert res.returncode == 0, res.stderr
     assert not marker.exists()
     rewritten = []
     for cache in caches:  # the current checkpoint's cache is rewritten as plain numbers
         try:
-            with np.load(cache, allow_pickle=False) as f:
-                rewritten.append((f["indices"].dtype.kind, f["scores"].dtype.kind))
-        except ValueError:
+            with safe_open(str(cache), framework="numpy") as fh:
+                rewritten.append(tuple(fh.get_tensor(n).dtype.kind for n in ("indices", "scores")))
+        except (SafetensorError, OSError):
             pass  # a stale cache of an earlier checkpoint, left alone and never unpickled
     assert rewritten == [("i", "f")]

@@ -9,6 +9,7 @@ from harness.campaign.config import RuntimeConfig
 from harness.campaign.executors.base import AttackJob, run_trial, set_threads
 from harness.campaign.plan import PlannedTrial
 from harness.errors import ConfigError
+from harness.limits import cpu_count
 
 POOL_SETTINGS = ("workers", "ray_address", "cpus_per_worker", "gpus_per_worker")
 """Runtime fields that size a pool of workers: a local run has none to size."""
@@ -27,6 +28,12 @@ class LocalExecutor:
                     f"sizes a pool of Ray workers; this run's executor is {runtime.executor!r} "
                     "(choose the ray executor)",
                 )
+        cores = cpu_count()
+        if runtime.threads is not None and runtime.threads > cores:
+            raise ConfigError(
+                "runtime.threads",
+                f"must be <= the {cores} cores this process may use, got {runtime.threads}",
+            )
 
     def __init__(
         self,

@@ -1,0 +1,241 @@
+"""The value rules of the plugin contracts, as functions: what each plugin call must return.
+
+The conformance suite (:mod:`harness.testing`) holds a plugin to these rules once, on its
+fixtures; the harness applies the same functions at run time to every value a plugin hands
+back, where it is received. A plugin that returns the wrong thing (a string where a list of
+words is due, ``None`` for importance scores, ``"yes"`` for a constraint's verdicts) ends
+the trial as an ``error`` naming the plugin and the rule, or the command with one line,
+instead of being believed.
+
+Each ``*_problem`` function gives None for a good value or the problem in words; the
+``checked_*`` functions return the value in the type the harness works with, or raise
+:class:`ContractViolation`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from harness.errors import PluginError
+
+SIMILARITY_TOLERANCE = 1e-5
+"""How far outside [-1, 1] a float32 cosine may stray."""
+
+MIN_TRAIN_DOCUMENTS = 3
+"""The propensity model needs ln N > 1 (harness.labelstats.propensities)."""
+
+
+class ContractViolation(PluginError):
+    """A plugin's call returned a value its contract does not allow; ``rule`` names the
+    rule as the conformance suite does (``substituter.candidates``)."""
+
+    def __init__(self, rule: str, subject: str, detail: str):
+        self.rule = rule
+        self.subject = subject
+        self.detail = detail
+        super().__init__(f"{subject} broke its contract [{rule}]: {detail}")
+
+
+def _shown(value: Any) -> str:
+    """``value`` in one short line (a numpy array's repr spans several)."""
+    text = " ".join(repr(value).split())
+    return f"{type(value).__name__} {text if len(text) <= 60 else text[:57] + '...'}"
+
+
+# -- attack plugins ---------------------------------------------------------------------------
+
+
+def candidates_problem(value: Any) -> str | None:
+    """A substituter's ``candidates()``: a list (or tuple) of str."""
+    if isinstance(value, str) or not isinstance(value, list | tuple):
+        return f"candidates() must return a list of str, got {_shown(value)}"
+    for w in value:
+        if not isinstance(w, str):
+            return f"candidates() must return a list of str, got an item {_shown(w)}"
+    return None
+
+
+def candidates_rule_problem(candidates: Sequence[str], word: str) -> str | None:
+    """The candidate rules: not the current word in any case, no repeats, each a real,
+    attackable single word (:func:`harness.attack.candidates.is_valid_candidate`)."""
+    from harness.attack.candidates import is_valid_candidate
+
+    lows = [w.lower() for w in candidates]
+    if word.lower() in lows or len(set(lows)) != len(lows):
+        return f"candidates for {word!r} repeat it or each other: {list(candidates)[:8]}"
+    bad = [w for w in candidates if not is_valid_candidate(w)]
+    if bad:
+        return f"stopwords, punctuation, word pieces or several words proposed: {bad[:5]}"
+    return None
+
+
+def scores_problem(value: Any, n: int) -> str | None:
+    """An importance scorer's ``scores()``: ``n`` finite numbers."""
+    try:
+        arr = np.asarray(value, dtype=np.float64)
+    except (TypeError, ValueError, OverflowError):
+        return f"scores() must return {n} finite numbers, got {_shown(value)}"
+    if value is None or arr.shape != (n,):
+        return f"scores() must return {n} finite numbers, got shape {arr.shape} ({_shown(value)})"
+    if not np.isfinite(arr).all():
+        return f"scores() must return finite numbers, got {_shown(value)}"
+    return None
+
+
+def verdicts_problem(value: Any, n: int) -> str | None:
+    """A constraint check's ``check()``: one bool per text (a numpy bool array or bools)."""
+    if isinstance(value, str | bytes) or value is None:
+        return f"check() must return {n} bools, got {_shown(value)}"
+    try:
+        arr = np.asarray(value)
+    except (TypeError, ValueError, OverflowError):  # ragged, undecodable, too large
+        return f"check() must return {n} bools, got {_shown(value)}"
+    if arr.shape != (n,) or arr.dtype != np.bool_:
+        return f"check() must return {n} bools, got {arr.dtype} of shape {arr.shape}"
+    return None
+
+
+def similarities_problem(value: Any, n: int) -> str | None:
+    """A similarity check's ``similarity()``: one cosine in [-1, 1] per text."""
+    if isinstance(value, str | bytes) or value is None:
+        return f"similarity() must return {n} cosines in [-1, 1], got {_shown(value)}"
+    try:
+        arr = np.asarray(value, dtype=np.float64)
+    except (TypeError, ValueError, OverflowError):
+        return f"similarity() must return {n} cosines in [-1, 1], got {_shown(value)}"
+    if arr.shape != (n,):
+        return f"similarity() must return {n} cosines, got shape {arr.shape}"
+    if not (np.isfinite(arr).all() and (np.abs(arr) <= 1 + SIMILARITY_TOLERANCE).all()):
+        return f"similarity() must return cosines in [-1, 1], got {arr[:5].tolist()}"
+    return None
+
+
+def max_changes_problem(value: Any) -> str | None:
+    """A constraint check's ``max_changes()``: None or a non-negative int."""
+    ok = value is None or (
+        isinstance(value, int | np.integer) and not isinstance(value, bool) and value >= 0
+    )
+    return None if ok else f"max_changes() must be None or a non-negative int, got {_shown(value)}"
+
+
+def checked(rule: str, subject: str, problem: str | None) -> None:
+    """Raise :class:`ContractViolation` for a problem found by one of the functions above."""
+    if problem is not None:
+        raise ContractViolation(rule, subject, problem)
+
+
+def checked_candidates(subject: str, value: Any, word: str) -> list[str]:
+    checked("substituter.candidates", subject, candidates_problem(value))
+    checked("substituter.filtered", subject, candidates_rule_problem(value, word))
+    return list(value)
+
+
+def checked_scores(subject: str, value: Any, n: int) -> np.ndarray:
+    checked("importance.shape", subject, scores_problem(value, n))
+    return np.asarray(value, dtype=np.float64)
+
+
+def checked_verdicts(subject: str, value: Any, n: int) -> np.ndarray:
+    checked("constraint.check", subject, verdicts_problem(value, n))
+    return np.asarray(value)
+
+
+def checked_similarities(subject: str, value: Any, n: int) -> np.ndarray:
+    checked("constraint.similarity", subject, similarities_problem(value, n))
+    return np.asarray(value, dtype=np.float64)
+
+
+def checked_max_changes(subject: str, value: Any) -> int | None:
+    checked("constraint.max_changes", subject, max_changes_problem(value))
+    return None if value is None else int(value)
+
+
+# -- models -----------------------------------------------------------------------------------
+
+
+def topk_problem(value: Any, n: int, k: int, n_labels: int, labels: Sequence[int]) -> str | None:
+    """A model's ``predict_topk()``: a :class:`~harness.ranking.TopK` of ``n`` rows of ``k``
+    distinct label indices in range, finite scores, one score and rank per asked label."""
+    from harness.ranking import TopK
+
+    if not isinstance(value, TopK):
+        return f"predict_topk() must return a TopK, got {_shown(value)}"
+    idx = np.asarray(value.indices)
+    if idx.shape != (n, k) or idx.dtype.kind not in "iu":
+        return f"predict_topk() gave indices {idx.dtype} {idx.shape}, expected ({n}, {k}) ints"
+    if idx.size and (idx.min() < 0 or idx.max() >= n_labels):
+        return f"predict_topk() gave label indices outside 0..{n_labels - 1}"
+    if k > 1 and idx.size and (np.diff(np.sort(idx, axis=1), axis=1) == 0).any():
+        return "predict_topk() repeats a label within a document's top-k"
+    scores = np.asarray(value.scores)
+    if scores.shape != (n, k) or not np.isfinite(scores).all():
+        return f"predict_topk() gave scores of shape {scores.shape} (or not finite)"
+    shape = (n, len(labels))
+    if (
+        np.asarray(value.label_scores).shape != shape
+        or np.asarray(value.label_ranks).shape != shape
+    ):
+        return f"predict_topk() must give a score and a rank per asked label, shape {shape}"
+    return None
+
+
+# -- datasets ---------------------------------------------------------------------------------
+
+
+def corpus_problem(corpus: Any, min_train: int = 1) -> tuple[str, str] | None:
+    """The first rule of :class:`harness.contracts.dataset.DatasetReader` a loaded corpus
+    breaks, as ``(rule, detail)``; None for a well-formed corpus. ``min_train``: training
+    documents needed (:data:`MIN_TRAIN_DOCUMENTS` to train on it)."""
+    from harness.data import Corpus
+
+    if not isinstance(corpus, Corpus):
+        return "dataset.load", f"load() must return a Corpus, got {_shown(corpus)}"
+    names = corpus.label_names
+    if not isinstance(names, list) or not names:
+        return "dataset.label_names", "there are no label names"
+    if not all(isinstance(n, str) and n for n in names):
+        return "dataset.label_names", "label names must be non-empty strings"
+    if len(set(names)) != len(names):
+        return "dataset.label_names", "label names repeat"
+    for split in ("train", "test"):
+        docs = getattr(corpus, split)
+        if not isinstance(docs, list) or not docs:
+            return "dataset.splits", f"the {split} split is empty"
+    if len(corpus.train) < min_train:
+        return (
+            "dataset.splits",
+            f"the train split has {len(corpus.train)} documents; at least {min_train} are "
+            "needed to train (label propensities need ln N > 1)",
+        )
+    L = len(names)
+    seen: set[str] = set()
+    for d in (*corpus.train, *corpus.test):
+        if not isinstance(d.doc_id, str) or d.doc_id in seen:
+            return "dataset.doc_ids", f"document ids must be unique strings ({d.doc_id!r})"
+        seen.add(d.doc_id)
+        if not isinstance(d.text, str):
+            return "dataset.text", f"the text of {d.doc_id!r} is not a str"
+        labels = d.labels
+        if (
+            not isinstance(labels, tuple)
+            or any(
+                not isinstance(j, int | np.integer) or isinstance(j, bool) or not 0 <= j < L
+                for j in labels
+            )
+            or list(labels) != sorted(set(labels))
+        ):
+            return (
+                "dataset.label_indices",
+                f"labels must be sorted, unique indices into label_names (document {d.doc_id!r})",
+            )
+    a, b = corpus.propensity_a, corpus.propensity_b
+    try:
+        good = bool(np.isfinite([a, b]).all()) and a > 0 and b > 0
+    except (TypeError, ValueError):
+        good = False
+    if not good:
+        return "dataset.propensity", f"propensity constants must be positive, got {a!r}, {b!r}"
+    return None
