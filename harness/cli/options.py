@@ -80,8 +80,15 @@ FLAGS: dict[str, str] = {
 
 
 def flag_for(field: str) -> str:
-    """The flag(s) of a configuration field (``a/b`` names two); other names unchanged."""
-    return "/".join(FLAGS.get(part, part) for part in field.split("/"))
+    """The flag(s) of a configuration field (``a/b`` names two); a training regime's option
+    (``training:embedding.radius``) as ``--adversarial-opt radius``; other names unchanged."""
+
+    def flag(part: str) -> str:
+        if part.startswith("training:") and "." in part:
+            return f"{FLAGS['training.options']} {part.split('.', 1)[1]}"
+        return FLAGS.get(part, part)
+
+    return "/".join(flag(part) for part in field.split("/"))
 
 
 def choice(enum: type[StrEnum]) -> click.Choice:

@@ -49,9 +49,10 @@ EMBEDDING_OPTIONS: tuple[Option, ...] = (
     Option(
         "radius",
         float,
-        2.0,
+        3.0,
         "L2 norm of a document's perturbation over all its word vectors (the ball PGD and "
-        "FreeLB project onto).",
+        "FreeLB project onto); 3 is about one word swapped for a GloVe neighbour in the "
+        "50-d vectors.",
         min=0.0,
         min_inclusive=False,
         max=1e6,

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -40,9 +41,23 @@ from harness.regimes.steps import BatchParts
 from harness.vocab import AttackKind, Outcome
 
 CANDIDATES_PER_TRIAL = 3
-"""Pairs drawn per trial wanted: only those the model ranks correctly are attacked."""
+"""Pairs drawn per trial still wanted: only those the model ranks correctly are attacked."""
+MAX_CANDIDATES_PER_TRIAL = 20
+"""Most pairs drawn per trial of a bin's quota before the bin is left short."""
 VULNERABLE_FLOOR = 0.05
 """Added to each bin's success rate under ``vulnerable``, so no bin is dropped for good."""
+
+
+@dataclass(frozen=True)
+class AdversarialDocument:
+    """A successful training attack: the adversarial words (as the model reads them), the
+    label it pushed out of the top-k, and the constraints' measures."""
+
+    words: list[str]
+    label: int
+    similarity: float | None
+    n_changed: int
+    n_words: int
 
 
 def attack_spec(options: Mapping[str, Any]) -> AttackSpec:
@@ -99,7 +114,7 @@ class SubstitutionAdversary:
         n_bins = 1 if options["targets"] == "uniform" else int(options["bins"])
         self.bins = frequency_bins(counts, n_bins)
         self.bin_success: list[float] | None = None
-        self.pool: dict[int, list[str]] = {}
+        self.pool: dict[int, AdversarialDocument] = {}
         self.model: XMTCModel | None = None
         self.n_refreshes = 0
 
@@ -134,27 +149,39 @@ class SubstitutionAdversary:
         return out
 
     def targets(self, model: XMTCModel) -> list[list[tuple[int, int]]]:
-        """Per bin, the pairs to attack: drawn, then kept if the model ranks them correctly."""
+        """Per bin, the pairs to attack: drawn, then kept if the model ranks them correctly
+        (drawing more, up to ``MAX_CANDIDATES_PER_TRIAL`` per trial, while a bin is short)."""
         rng = np.random.default_rng([self.seed, 17, self.n_refreshes])
         k = int(self.options["k"])
         out = []
         for labels, quota in zip(self.bins, self.quotas(), strict=True):
-            if quota == 0:
-                out.append([])
-                continue
-            cands = self.draw(rng, labels, CANDIDATES_PER_TRIAL * quota)
-            rows = sorted({r for r, _ in cands})
-            top = {}
-            for start in range(0, len(rows), 256):
-                chunk = rows[start : start + 256]
-                answer = model.predict_topk(
-                    [list(self.docs[r][: model.max_words]) for r in chunk], k, ()
-                )
-                for r, idx in zip(chunk, answer.indices, strict=True):
-                    top[r] = set(int(x) for x in idx)
-            self.cost.candidate_documents += len(rows)
-            out.append([(r, lab) for r, lab in cands if lab in top[r]][:quota])
+            kept: list[tuple[int, int]] = []
+            seen: set[tuple[int, int]] = set()
+            drawn = 0
+            while len(kept) < quota and drawn < MAX_CANDIDATES_PER_TRIAL * quota:
+                want = CANDIDATES_PER_TRIAL * (quota - len(kept))
+                cands = [p for p in self.draw(rng, labels, want) if p not in seen]
+                if not cands:
+                    break
+                drawn += len(cands)
+                seen.update(cands)
+                top = self._top(model, sorted({r for r, _ in cands}), k)
+                kept += [(r, lab) for r, lab in cands if lab in top[r]]
+            out.append(kept[:quota])
         return out
+
+    def _top(self, model: XMTCModel, rows: list[int], k: int) -> dict[int, set[int]]:
+        """The model's top-k labels of training ``rows`` (counted as candidate documents)."""
+        top: dict[int, set[int]] = {}
+        for start in range(0, len(rows), 256):
+            chunk = rows[start : start + 256]
+            answer = model.predict_topk(
+                [list(self.docs[r][: model.max_words]) for r in chunk], k, ()
+            )
+            for r, idx in zip(chunk, answer.indices, strict=True):
+                top[r] = {int(x) for x in idx}
+        self.cost.candidate_documents += len(rows)
+        return top
 
     # -- refreshing the pool ----------------------------------------------------------------
     def refresh(self, model: XMTCModel) -> dict[str, Any]:
@@ -179,7 +206,13 @@ class SubstitutionAdversary:
                 attempted += 1
                 if result.outcome == Outcome.SUCCESS:
                     wins += 1
-                    self.pool[row] = list(result.adversarial)
+                    self.pool[row] = AdversarialDocument(
+                        list(result.adversarial),
+                        label,
+                        result.similarity,
+                        result.n_changed,
+                        len(words),
+                    )
             rates.append(wins / attempted if attempted else 0.0)
             tried += attempted
             ok += wins
@@ -221,7 +254,7 @@ class SubstitutionAdversary:
         if len(have) == 0:
             return value
         with cost.timing("extra"):
-            adv_batch = parts.batch(have, [self.pool[int(r)] for r in have])
+            adv_batch = parts.batch(have, [self.pool[int(r)].words for r in have])
             adv = parts.loss(adv_batch, parts.embed(adv_batch))
             (s * len(have) / n * adv).backward()
         cost.extra_forward += len(have)
@@ -254,7 +287,7 @@ class SubstitutionAdversary:
             with cost.timing("extra"):
                 self.refresh(model)
                 rows = sorted(self.pool)
-                docs = list(self.docs) + [self.pool[r] for r in rows]
+                docs = list(self.docs) + [self.pool[r].words for r in rows]
                 Y = sp.vstack([self.Y, self.Y[rows]]).tocsr()
                 model = new_model()
                 fit(model, docs, Y)
