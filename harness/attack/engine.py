@@ -102,8 +102,13 @@ class QueryEngine:
         return type(self.model).__name__
 
     def clear(self) -> None:
-        """Forget the cached scores (between trials: memory stays flat over a campaign)."""
+        """Forget every score (between trials: memory stays flat over a campaign), and what
+        the model kept to reuse, if it keeps anything (``forget_kept_states``): a trial's
+        scores then do not depend on the trials before it, not even in float rounding."""
         self._cache.clear()
+        forget = getattr(self.model, "forget_kept_states", None)
+        if forget is not None:
+            forget()
 
     def _ask(self, k: int, labels: Sequence[int]) -> tuple[int, tuple[int, ...]]:
         """The question of this call; a question other than the last one empties the cache

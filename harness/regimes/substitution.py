@@ -74,6 +74,14 @@ def attack_spec(options: Mapping[str, Any]) -> AttackSpec:
     )
 
 
+def forget_kept_states(model: XMTCModel) -> None:
+    """Drop the states a model keeps to score related texts faster, if it keeps any: they
+    hold activations of weights that training is about to change."""
+    forget = getattr(model, "forget_kept_states", None)
+    if forget is not None:
+        forget()
+
+
 def frequency_bins(counts: np.ndarray, n_bins: int) -> list[np.ndarray]:
     """Labels with a training document, split into ``n_bins`` log-spaced frequency bins
     (empty bins dropped), rarest first."""
@@ -186,8 +194,12 @@ class SubstitutionAdversary:
     # -- refreshing the pool ----------------------------------------------------------------
     def refresh(self, model: XMTCModel) -> dict[str, Any]:
         """Attack the current model on freshly drawn training pairs; successes join the
-        pool. Returns this refresh's record (also kept in the cost's log)."""
+        pool. Returns this refresh's record (also kept in the cost's log).
+
+        What the model kept to reuse between related queries is dropped before and after:
+        its weights have changed since the last refresh and will change again."""
         t0 = time.perf_counter()
+        forget_kept_states(model)
         attack = self.builder.build(model)
         per_bin = self.targets(model)
         tried = ok = 0
@@ -216,6 +228,7 @@ class SubstitutionAdversary:
             rates.append(wins / attempted if attempted else 0.0)
             tried += attempted
             ok += wins
+        forget_kept_states(model)
         self.bin_success = rates
         self.n_refreshes += 1
         seconds = time.perf_counter() - t0

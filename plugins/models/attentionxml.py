@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import numpy as np
@@ -39,14 +39,18 @@ from harness.ranking import UNKNOWN_RANK, TopK
 from plugins.common.glove import DEFAULT as GLOVE_DEFAULT
 from plugins.common.glove import load_glove
 from plugins.models.attentionxml_tree import AttentionXMLTree, TreeLevelNet, fit_tree
+from plugins.models.fast_inference import MODES, compiled_copy, compiler_available, int8_copy
 from plugins.models.label_tree import (
     LabelTree,
     balanced_cluster_size,
     build_label_tree,
     label_vectors,
 )
+from plugins.models.reuse import KeptText, ReusePlanner, ReuseStats
 from plugins.models.text_encoder import (  # noqa: F401  (BiLSTM, reverse_within_length: re-exported)
     BiLSTM,
+    FirstLayerStates,
+    Reused,
     WordEncoder,
     length_mask,
     reverse_within_length,
@@ -64,6 +68,7 @@ from plugins.models.torch_common import (
     train_loop,
     training_options,
 )
+from plugins.models.word_ids import WordIds
 
 PAD, UNK = "<pad>", "<unk>"
 log = logging.getLogger(__name__)
@@ -109,6 +114,125 @@ class AttentionXMLNet(WordEncoder):
 
     def forward(self, ids: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         return self.forward_embedded(self.embedding(ids), lengths)
+
+    # -- inference (no autograd, eval mode) ---------------------------------------------------
+    # The FC layer is linear before its ReLU and the attention weights of a label sum to 1,
+    # so FC(Σ_t a_t h_t) = ReLU(Σ_t a_t (W h_t) + b): one product of the words' context
+    # vectors with the stacked attention vectors and FC weights (``projection``, (L + fc)
+    # rows) gives both the attention scores and the words' FC inputs, and the per-label
+    # context (L x 2h) is never formed. The same algebra as ``forward``, rounded differently.
+
+    def _head(self) -> torch.Tensor:
+        """(L + fc, 2h): the label attention vectors over the FC weights."""
+        return torch.cat([self.attention.weight, self.fc[0].weight], dim=0)
+
+    def logits_from_projection(
+        self, P: torch.Tensor, mask: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """Logits (B, L) from ``P`` (B, L + fc, T) = head @ context vectors (zero at padding);
+        ``mask`` (B, T) marks the real steps when some row is shorter than T."""
+        n_labels = self.attention.out_features
+        scores = P[:, :n_labels]
+        if mask is not None:
+            scores = scores.masked_fill(~mask[:, None, :], float("-inf"))
+        att = torch.softmax(scores, dim=-1)  # (B, L, T)
+        z = torch.relu(torch.matmul(att, P[:, n_labels:].transpose(1, 2)) + self.fc[0].bias)
+        logits = torch.matmul(z, self.out.weight[0]) + self.out.bias
+        return logits if self.label_bias is None else logits + self.label_bias
+
+    def _chunks(self, lengths: list[int], width: int) -> list[list[int]]:
+        """Rows in groups whose projections (L + fc) x T stay near a core's cache."""
+        rows = max(1, HEAD_CHUNK_BYTES // (4 * width * (self._head_rows())))
+        order = sorted(range(len(lengths)), key=lambda i: lengths[i])
+        return [order[i : i + rows] for i in range(0, len(order), rows)]
+
+    def _head_rows(self) -> int:
+        return self.attention.out_features + self.fc[0].out_features
+
+    def logits_from_context(self, h: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        """Logits (B, L) from context vectors (B, T, 2h), zero at padding."""
+        head = self._head()
+        lens = lengths.tolist()
+        out = h.new_empty(h.shape[0], self.attention.out_features)
+        for chunk in self._chunks(lens, max(lens)):
+            width = max(lens[i] for i in chunk)
+            P = torch.matmul(head, h[chunk, :width].transpose(1, 2))
+            out[chunk] = self.logits_from_projection(P, _ragged(lengths[chunk], width))
+        return out
+
+    def infer(self, ids: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        """Logits (B, L), as ``forward`` gives them in eval mode."""
+        return self.logits_from_context(self.encode(ids, lengths), lengths)
+
+    def infer_base(
+        self, ids: torch.Tensor, lengths: torch.Tensor
+    ) -> tuple[torch.Tensor, list[FirstLayerStates]]:
+        """:meth:`infer`, and each row's states for reuse; with one BiLSTM layer they include
+        each direction's share of the projection (``pf``/``pb``, (L + fc, n)), which
+        reusing texts take as they are wherever their outputs are the kept text's."""
+        h, states = self.encode_base(ids, lengths)
+        if len(self.lstm.forward_layers) == 1:
+            head = self._head()
+            hidden = h.shape[-1] // 2
+            for st in states:
+                st.extra["pf"] = head[:, :hidden] @ st.forward.out.T
+                st.extra["pb"] = head[:, hidden:] @ st.backward.out.flip(0).T
+        return self.logits_from_context(h, lengths), states
+
+    def infer_reusing(
+        self, ids: torch.Tensor, lengths: torch.Tensor, reuses: list[Reused]
+    ) -> torch.Tensor:
+        """:meth:`infer` for texts sharing words with kept ones (:meth:`encode_reusing`);
+        with one layer, the projection too is recomputed only where an output changed."""
+        if len(self.lstm.forward_layers) > 1 or any("pf" not in r.states.extra for r in reuses):
+            return self.logits_from_context(self.encode_reusing(ids, lengths, reuses), lengths)
+        self._check_eval()
+        ahead, behind = self.first_layer_update(self.embedding(ids), lengths, reuses)
+        head = self._head()
+        hidden = self.lstm.forward_layers[0].hidden_size
+        head_f, head_b = head[:, :hidden], head[:, hidden:]
+        lens = lengths.tolist()
+        out = head.new_empty(len(lens), self.attention.out_features)
+        for chunk in self._chunks(lens, max(lens)):
+            width = max(lens[i] for i in chunk)
+            P = head.new_zeros(len(chunk), head.shape[0], width)
+            # Outputs inside the shared prefix (suffix) are the kept text's, and so are
+            # their projections: only positions prefix..n-1 of the forward direction and
+            # 0..n-suffix-1 of the backward one are projected, in one product each.
+            rs = [reuses[i] for i in chunk]
+            new_f = [ahead[i][r.prefix - r.forward_steps :] for i, r in zip(chunk, rs, strict=True)]
+            new_b = [
+                behind[i][r.suffix - r.backward_steps :].flip(0)
+                for i, r in zip(chunk, rs, strict=True)
+            ]
+            qfs = torch.split(head_f @ torch.cat(new_f).T, [x.shape[0] for x in new_f], 1)
+            qbs = torch.split(head_b @ torch.cat(new_b).T, [x.shape[0] for x in new_b], 1)
+            for j, (i, r) in enumerate(zip(chunk, rs, strict=True)):
+                n = lens[i]
+                a, cut = r.prefix, n - r.suffix
+                pf, pb = r.states.extra["pf"], r.states.extra["pb"]
+                shift = pf.shape[1] - n
+                fwd = torch.cat([pf[:, :a], qfs[j]], dim=1) if a else qfs[j]
+                bwd = qbs[j]
+                if cut < n:
+                    bwd = torch.cat([bwd, pb[:, cut + shift : n + shift]], dim=1)
+                torch.add(fwd, bwd, out=P[j, :, :n])
+            out[chunk] = self.logits_from_projection(P, _ragged(lengths[chunk], width))
+        return out
+
+
+def _ragged(lengths: torch.Tensor, width: int) -> torch.Tensor | None:
+    """The (B, width) mask of real steps, or None when every row is ``width`` long."""
+    if bool((lengths < width).any()):
+        return length_mask(lengths, width, lengths.device)
+    return None
+
+
+HEAD_CHUNK_BYTES = 1 << 20
+"""Projection bytes ((L + fc) x T floats per text) scored at once. The label-wise attention
+reads and writes several arrays of that size; batched over 48 texts of 150 words with
+Reuters' 429 labels it ran 1.7x slower per text than one to four texts at a time (the
+arrays leave the cache), measured on the 2-core benchmark machine."""
 
 
 class FlatBatches:
@@ -167,6 +291,11 @@ class AttentionXML(XMTCModel):
     mask_token = UNK
     supports_gradients = True
     training_regimes = ("embedding", "substitution")
+    reuse_states: bool = True
+    """Score a text that shares a prefix or a suffix with a recently scored one from that
+    text's kept BiLSTM states (:mod:`plugins.models.reuse`): the same scores up to float
+    rounding, for less work. Ignored while ``pad_to`` is set (a fixed-length reference
+    implementation encodes every text in full)."""
 
     def __init__(self, **options: Any):
         super().__init__(**options)
@@ -176,6 +305,10 @@ class AttentionXML(XMTCModel):
         self.net: AttentionXMLNet | None = None
         self.tree_model: AttentionXMLTree | None = None
         self.device = resolve_device(options["device"])
+        self._planner = ReusePlanner()
+        self._word_ids: WordIds | None = None
+        self.inference = "exact"
+        self._fast: AttentionXMLNet | AttentionXMLTree | None = None
 
     def uses_tree(self, n_labels: int | None = None) -> bool:
         """Whether ``fit`` trains the label tree for this many labels (default: the model's)."""
@@ -204,14 +337,19 @@ class AttentionXML(XMTCModel):
         self.vocab = [PAD, UNK, *keep]
         self.index = {w: i for i, w in enumerate(self.vocab)}
 
-    def ids(self, words: Words) -> list[int]:
+    def id_array(self, words: Words) -> np.ndarray:
         """Token ids of the first ``max_words`` words; an empty document reads as one <unk>."""
-        unk = 1
-        out = [self.index.get(w.lower(), unk) for w in words[: self.max_words]]
-        return out or [unk]
+        if self._word_ids is None or self._word_ids.vocabulary is not self.index:
+            self._word_ids = WordIds(self.index, unknown=1)
+        out = self._word_ids(words[: self.max_words])
+        return out if out.size else np.ones(1, dtype=np.int64)
+
+    def ids(self, words: Words) -> list[int]:
+        """:meth:`id_array` as a list."""
+        return self.id_array(words).tolist()
 
     def cache_key(self, words: Words) -> bytes:
-        return ids_key(self.ids(words))
+        return ids_key(self.id_array(words))
 
     # -- construction -----------------------------------------------------------------------
     def _new_net(self, emb_dim: int, label_bias: bool | None = None) -> AttentionXMLNet:
@@ -325,6 +463,8 @@ class AttentionXML(XMTCModel):
     ) -> AttentionXML:
         o = self.options
         self.label_names = list(label_names)
+        self._planner.clear()
+        self._fast, self.inference = None, "exact"
         if self.uses_tree():
             return self._fit_tree(docs, Y, loss, seed=seed, progress=progress, regime=regime)
         self._check_memory()
@@ -429,25 +569,129 @@ class AttentionXML(XMTCModel):
         if self.net is None and self.tree_model is None:
             raise RuntimeError("attentionxml: fit() or load_state() first")
 
-    def _batches(self, docs: Sequence[Words]):
-        """(rows, ids, lengths) prediction batches in length order (eval mode set)."""
+    def set_inference(self, mode: str) -> None:
+        """``exact`` (the default), or a faster inexact mode (:mod:`fast_inference`):
+        ``int8`` (the LSTMs quantised) or ``compile`` (the flat head compiled). Applies to
+        scoring (``predict_proba``, ``predict_topk``); saliency stays exact."""
+        if mode not in MODES:
+            raise UsageError("model.inference", f"{mode!r} is not one of {', '.join(MODES)}")
+        self._require_trained()
+        self._planner.clear()  # kept states belong to the network that computed them
+        self._fast = None
+        self.inference = mode
+        if mode == "exact":
+            return
+        if mode == "compile":
+            if self.tree_model is not None:
+                raise UsageError("model.inference", "compile applies to the flat model only")
+            if not compiler_available():
+                raise UsageError("model.inference", "compile needs a C++ compiler on PATH")
+            self._fast = compiled_copy(self._require_net(), "logits_from_projection")
+        elif self.tree_model is not None:
+            nets = [int8_copy(net) for net in self.tree_model.nets]
+            self._fast = AttentionXMLTree(self.tree_model.tree, nets, self.tree_model.beam)
+        else:
+            self._fast = int8_copy(self._require_net())
+
+    def _tree(self) -> AttentionXMLTree | None:
+        if self.tree_model is None:
+            return None
+        return self._fast if self._fast is not None else self.tree_model  # type: ignore[return-value]
+
+    def _flat(self) -> AttentionXMLNet:
+        net = self._require_net()
+        return self._fast if self._fast is not None else net  # type: ignore[return-value]
+
+    def _score_plain(self, ids: torch.Tensor, lens: torch.Tensor) -> Any:
+        tree = self._tree()
+        if tree is not None:
+            return tree.scorer(ids, lens)
+        return self._flat().infer(ids, lens)
+
+    def _score_kept(
+        self, ids: torch.Tensor, lens: torch.Tensor
+    ) -> tuple[Any, list[list[FirstLayerStates]]]:
+        """Scores of texts to keep, and each text's states (one entry per encoder)."""
+        tree = self._tree()
+        if tree is not None:
+            encoded = [net.encode_base(ids, lens) for net in tree.nets]
+            scorer = tree.scorer_from([h for h, _ in encoded], lens)
+            return scorer, [[st[i] for _, st in encoded] for i in range(ids.shape[0])]
+        logits, states = self._flat().infer_base(ids, lens)
+        return logits, [[st] for st in states]
+
+    def _score_reusing(
+        self, ids: torch.Tensor, lens: torch.Tensor, texts: list[KeptText], steps: list
+    ) -> Any:
+        def reuses(level: int) -> list[Reused]:
+            every = self._planner.every
+            pairs = zip(texts, steps, strict=True)
+            return [Reused(t.states[level], f, b, every) for t, (f, b) in pairs]
+
+        tree = self._tree()
+        if tree is not None:
+            hs = [net.encode_reusing(ids, lens, reuses(d)) for d, net in enumerate(tree.nets)]
+            return tree.scorer_from(hs, lens)
+        return self._flat().infer_reusing(ids, lens, reuses(0))
+
+    def _scored(self, docs: Sequence[Words]) -> Iterator[tuple[np.ndarray, Any]]:
+        """(rows, scores) for every document, a batch at a time: flat logits (B, L), or a
+        tree's level scorer. Reuses kept states (:attr:`reuse_states`) unless ``pad_to``
+        is set; the texts run in full, or the re-read parts, are batched by length."""
         self._require_trained()
         (self.net if self.net is not None else self.tree_model).eval()  # type: ignore[union-attr]
-        encoded = [self.ids(d) for d in docs]
-        for rows in sorted_batches([len(e) for e in encoded], self.options["eval_batch_size"]):
-            ids, lens = pad_ids([encoded[i] for i in rows], min_len=self.pad_to)
-            yield rows, ids.to(self.device), lens
+        if self._fast is not None:
+            self._fast.eval()
+        encoded = [self.id_array(d) for d in docs]
+        bs = self.options["eval_batch_size"]
+        dev = self.device
+        if not self.reuse_states or self.pad_to is not None:
+            for rows in sorted_batches([len(e) for e in encoded], bs):
+                ids, lens = pad_ids([encoded[i] for i in rows], min_len=self.pad_to)
+                yield rows, self._score_plain(ids.to(dev), lens)
+            return
+        plan = self._planner.plan(encoded)
+        kept: list[KeptText] = []
+        if plan.new_texts:
+            ids, lens = pad_ids([t.tolist() for t in plan.new_texts])
+            scores, states = self._score_kept(ids.to(dev), lens)
+            kept = [self._planner.keep(t, st) for t, st in zip(plan.new_texts, states, strict=True)]
+            if plan.equal:
+                rows = np.fromiter(plan.equal, dtype=np.int64)
+                yield rows, _select(scores, [plan.equal[int(i)] for i in rows])
+        todo = [i for i in range(len(docs)) if i not in plan.equal]
+        reusing = np.asarray([i for i in todo if plan.source[i] is not None], dtype=np.int64)
+        for batch in sorted_batches([len(encoded[i]) for i in reusing], bs):
+            rows = reusing[batch]
+            ids, lens = pad_ids([encoded[i] for i in rows])
+            src = [plan.source[i] for i in rows]
+            texts = [kept[s] if isinstance(s, int) else s for s in src]
+            yield rows, self._score_reusing(ids.to(dev), lens, texts, [plan.steps[i] for i in rows])
+        full = np.asarray([i for i in todo if plan.source[i] is None], dtype=np.int64)
+        for batch in sorted_batches([len(encoded[i]) for i in full], bs):
+            rows = full[batch]
+            ids, lens = pad_ids([encoded[i] for i in rows])
+            yield rows, self._score_plain(ids.to(dev), lens)
+
+    def forget_kept_states(self) -> None:
+        """Drop every kept text (the attack engine calls this between trials)."""
+        self._planner.clear()
+
+    @property
+    def reuse_stats(self) -> ReuseStats:
+        """What state reuse has saved since the model was built or loaded."""
+        return self._planner.stats
 
     @torch.no_grad()
     def predict_proba(self, docs: Sequence[Words]) -> np.ndarray:
         """Label probabilities; for a tree the exact path product of every label (all
         nodes of every level scored: its cost grows with L, see :meth:`predict_topk`)."""
         out = np.empty((len(docs), self.n_labels), dtype=np.float32)
-        for rows, ids, lens in self._batches(docs):
+        for rows, scores in self._scored(docs):
             if self.tree_model is not None:
-                out[rows] = self.tree_model.dense(ids, lens)
+                out[rows] = self.tree_model.dense_from(scores)  # scores hold the networks
             else:
-                out[rows] = torch.sigmoid(self.net(ids, lens)).float().cpu().numpy()  # type: ignore[misc]
+                out[rows] = torch.sigmoid(scores).float().cpu().numpy()
         return out
 
     @torch.no_grad()
@@ -471,9 +715,9 @@ class AttentionXML(XMTCModel):
         top = np.empty((n, k), dtype=np.int64)
         top_scores = np.empty((n, k), dtype=np.float32)
         label_scores = np.empty((n, asked.size), dtype=np.float32)
-        for rows, ids, lens in self._batches(docs):
-            top[rows], top_scores[rows], label_scores[rows] = self.tree_model.topk(
-                ids, lens, k, asked
+        for rows, scores in self._scored(docs):
+            top[rows], top_scores[rows], label_scores[rows] = self.tree_model.topk_from(
+                scores, k, asked
             )
         hit = top[:, :, None] == asked[None, None, :]
         label_ranks = np.where(hit.any(axis=1), hit.argmax(axis=1) + 1, UNKNOWN_RANK)
@@ -527,6 +771,8 @@ class AttentionXML(XMTCModel):
         against this model's label names first."""
         saved_tree = extra.get("tree")
         mode = self.options["tree"]
+        self._planner.clear()
+        self._fast, self.inference = None, "exact"
         if (saved_tree is not None and mode == "off") or (saved_tree is None and mode == "on"):
             held = "a label tree" if saved_tree is not None else "a flat model"
             raise CheckpointMismatch(f"attentionxml: the checkpoint holds {held} but tree={mode}")
@@ -666,3 +912,8 @@ def xmtc_register_models() -> list[Component]:
             options=OPTIONS,
         )
     ]
+
+
+def _select(scores: Any, idx: list[int]) -> Any:
+    """Rows ``idx`` of flat logits or of a tree's level scorer."""
+    return scores[idx] if isinstance(scores, torch.Tensor) else scores.select(idx)

@@ -130,17 +130,35 @@ class LevelEncodings:
         self.embedded: list[torch.Tensor] = []
         self._cache: dict[int, tuple[torch.Tensor, torch.Tensor]] = {}
 
-    def __call__(self, level: int, nodes: torch.Tensor | None) -> torch.Tensor:
-        net = self.nets[level]
+    @classmethod
+    def from_encoded(
+        cls, nets: Sequence[TreeLevelNet], hs: Sequence[torch.Tensor], lengths: torch.Tensor
+    ) -> LevelEncodings:
+        """A scorer over words every level has encoded already (``hs[d]``: (B, T, 2h))."""
+        out = cls(nets, torch.zeros(hs[0].shape[:2], dtype=torch.long), lengths)
+        for d, h in enumerate(hs):
+            out._cache[d] = (h, length_mask(lengths, h.shape[1], h.device))
+        return out
+
+    def select(self, rows: Sequence[int]) -> LevelEncodings:
+        """The scorer of some of the batch's rows (every level encoded first)."""
+        hs = [self._encoded(d)[0][list(rows)] for d in range(len(self.nets))]
+        return LevelEncodings.from_encoded(self.nets, hs, self.lengths[list(rows)])
+
+    def _encoded(self, level: int) -> tuple[torch.Tensor, torch.Tensor]:
         if level not in self._cache:
+            net = self.nets[level]
             emb = net.embedding(self.ids)
             if self.track:
                 emb = emb.detach().requires_grad_(True)
                 self.embedded.append(emb)
             h = net.encode_embedded(emb, self.lengths)
             self._cache[level] = (h, length_mask(self.lengths, h.shape[1], h.device))
-        h, mask = self._cache[level]
-        return net.node_logits(h, mask, nodes)
+        return self._cache[level]
+
+    def __call__(self, level: int, nodes: torch.Tensor | None) -> torch.Tensor:
+        h, mask = self._encoded(level)
+        return self.nets[level].node_logits(h, mask, nodes)
 
 
 class AttentionXMLTree:
@@ -164,18 +182,28 @@ class AttentionXMLTree:
     ) -> LevelEncodings:
         return LevelEncodings(list(self.nets), ids.to(self.device), lengths, track)
 
+    def scorer_from(self, hs: Sequence[torch.Tensor], lengths: torch.Tensor) -> LevelEncodings:
+        """A scorer over words each level has encoded already (``hs[d]``: (B, T, 2h))."""
+        return LevelEncodings.from_encoded(list(self.nets), hs, lengths)
+
     # -- scoring (no autograd) -------------------------------------------------------------
     @torch.no_grad()
     def topk(
         self, ids: torch.Tensor, lengths: torch.Tensor, k: int, labels: Sequence[int]
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Beam top-k (labels, probabilities) and the exact probabilities of ``labels``."""
-        score = self.scorer(ids, lengths)
+        return self.topk_from(self.scorer(ids, lengths), k, labels)
+
+    @torch.no_grad()
+    def topk_from(
+        self, score: LevelEncodings, k: int, labels: Sequence[int]
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """:meth:`topk` with a batch's scorer."""
         top, top_logp = beam_search(self.tree, score, self.beam, k)
         if len(labels):
             asked = torch.exp(path_log_probs(self.tree, score, labels)).float().cpu().numpy()
         else:
-            asked = np.zeros((ids.shape[0], 0), dtype=np.float32)
+            asked = np.zeros((score.lengths.shape[0], 0), dtype=np.float32)
         return (
             top.cpu().numpy().astype(np.int64),
             torch.exp(top_logp).float().cpu().numpy(),
@@ -185,8 +213,12 @@ class AttentionXMLTree:
     @torch.no_grad()
     def dense(self, ids: torch.Tensor, lengths: torch.Tensor) -> np.ndarray:
         """(B, L) exact path products of every label."""
-        logp = dense_log_probs(self.tree, self.scorer(ids, lengths))
-        return torch.exp(logp).float().cpu().numpy()
+        return self.dense_from(self.scorer(ids, lengths))
+
+    @torch.no_grad()
+    def dense_from(self, score: LevelEncodings) -> np.ndarray:
+        """:meth:`dense` with a batch's scorer."""
+        return torch.exp(dense_log_probs(self.tree, score)).float().cpu().numpy()
 
     def saliency(
         self, ids: torch.Tensor, lengths: torch.Tensor, labels: Sequence[int], sign: float

@@ -5,6 +5,14 @@ Features come from scikit-learn's :class:`TfidfVectorizer` run on the harness wo
 scipy sparse products whatever the solver trained ``W``, in batches of documents and blocks
 of labels, so a model of any label count is scored without a dense documents x labels array.
 
+Scoring goes through :class:`~plugins.models.tfidf_delta.TfidfDelta` first (``reuse_states``,
+on by default, whatever the solver; it takes the sparse or dense ``W`` as it is): a text a
+few words away from one scored recently in the same trial is scored from that text's raw
+scores and the changed terms' weight rows, exactly up to float rounding, and only the
+others go through the sparse product. Both paths are cut into the same label blocks, so
+``predict_topk`` never forms a whole row of scores per text above :data:`LABEL_BLOCK`
+labels either way.
+
 Three solvers:
 
 * ``liblinear`` (default): one-vs-rest at any label count (:mod:`plugins.models.ovr`): each
@@ -29,7 +37,7 @@ from __future__ import annotations
 import logging
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -48,6 +56,7 @@ from harness.errors import UsageError
 from harness.ranking import TopK, top_k
 from plugins.models.ovr import LOSSES, OVRSettings, liblinear_loss, merge_topk, train_ovr
 from plugins.models.tfidf import make_vectorizer, terms_of
+from plugins.models.tfidf_delta import Labels, TfidfDelta
 from plugins.models.torch_common import (
     dense_rows,
     ids_key,
@@ -57,6 +66,7 @@ from plugins.models.torch_common import (
     train_loop,
     training_options,
 )
+from plugins.models.word_ids import WordIds
 
 log = logging.getLogger(__name__)
 LABEL_BLOCK = 16_384
@@ -92,6 +102,9 @@ class LinearTfidf(XMTCModel):
 
     mask_token = "<unk>"
     supports_gradients = True
+    reuse_states: bool = True
+    """Score a text a few words away from a recently scored one from that text's raw
+    scores (:mod:`plugins.models.tfidf_delta`): the same scores up to float rounding."""
 
     def __init__(self, **options: Any):
         super().__init__(**options)
@@ -102,6 +115,8 @@ class LinearTfidf(XMTCModel):
         self.W: np.ndarray | sp.csc_matrix | None = None  # features x labels
         self.bias: np.ndarray | None = None
         self.report: dict[str, float] = {}
+        self._delta_scorer: TfidfDelta | None = None
+        self._word_ids: WordIds | None = None
 
     def _new_vectorizer(self) -> TfidfVectorizer:
         return make_vectorizer(self.options["ngram_max"], self.options["min_df"])
@@ -131,6 +146,8 @@ class LinearTfidf(XMTCModel):
     ) -> LinearTfidf:
         o = self.options
         self.label_names = list(label_names)
+        self._delta_scorer = None  # kept texts belong to the weights they were scored with
+        self._word_ids = None
         if o["solver"] == "liblinear":
             inner = getattr(loss, "loss", None)
             if liblinear_loss(inner) is None:
@@ -334,28 +351,92 @@ class LinearTfidf(XMTCModel):
     def logits(self, X: sp.csr_matrix, labels: slice | Sequence[int] | None = None) -> np.ndarray:
         """``X W + b`` for the rows of ``X``, over all labels or the chosen ones, float32."""
         W, b = self._require_weights()
+        every = labels is None or (isinstance(labels, slice) and labels == slice(None))
         cols = slice(None) if labels is None else labels
         if isinstance(W, np.ndarray):
-            out = np.asarray(X @ W[:, cols], dtype=np.float32)
+            out = np.asarray(X @ (W if every else W[:, cols]), dtype=np.float32)
         else:
             # W is CSC (features x labels): its transpose is CSR, cheap to slice by label.
             Wt = W.T  # CSR (labels x features), cheap to slice by label
-            out = ((Wt if labels is None else Wt[cols]) @ X.T).T.toarray().astype(np.float32)
+            out = ((Wt if every else Wt[cols]) @ X.T).T.toarray().astype(np.float32)
         return out + b[cols]
 
+    def _delta(self) -> TfidfDelta:
+        """Scores of texts near recently scored ones (:mod:`plugins.models.tfidf_delta`),
+        over this model's weights as they are (CSC from liblinear, dense from the torch
+        solvers); built on first use."""
+        if self._delta_scorer is None:
+            vec = self._require_vectorizer()
+            W, b = self._require_weights()
+            self._delta_scorer = TfidfDelta(
+                vec.build_analyzer(),
+                vec.vocabulary_,
+                vec.idf_,
+                W,
+                b,
+                ngram_max=self.options["ngram_max"],
+            )
+        return self._delta_scorer
+
+    @property
+    def reuse_stats(self) -> dict[str, int]:
+        """Texts scored from a kept text's raw scores, and texts scored in full (by the
+        delta scorer, since it was built; nothing while ``reuse_states`` is off)."""
+        d = self._delta_scorer
+        return {"reused": d.reused if d else 0, "full": d.full if d else 0}
+
+    def forget_kept_states(self) -> None:
+        """Drop every kept text (the attack engine calls this between trials)."""
+        if self._delta_scorer is not None:
+            self._delta_scorer.clear()
+
+    def _scorer(self, docs: Sequence[Words]) -> Callable[[np.ndarray, Labels], np.ndarray]:
+        """Logits (float32) of some of ``docs`` over some labels, ``scorer(rows, labels)``:
+        from a kept text where :meth:`TfidfDelta.plan` matched one (``reuse_states``), from
+        the sparse product otherwise (those texts' features computed once per call)."""
+        texts = [list(d[: self.max_words]) for d in docs]
+        plan = self._delta().plan(texts) if self.reuse_states else None
+        full = np.arange(len(texts)) if plan is None else plan.full
+        X = self.features([texts[i] for i in full]) if full.size else None
+        at = np.full(len(texts), -1, dtype=np.int64)
+        at[full] = np.arange(full.size)
+
+        def scorer(rows: np.ndarray, labels: Labels) -> np.ndarray:
+            out = np.empty((rows.size, self._require_weights()[1][labels].size), np.float32)
+            mine = at[rows]
+            own = mine >= 0
+            if own.any():
+                assert X is not None
+                out[own] = self.logits(X[mine[own]], labels)
+            if not own.all():
+                assert plan is not None
+                out[~own] = self._delta().block(plan, rows[~own], labels)
+            return out
+
+        return scorer
+
+    def _blocks(self) -> list[slice]:
+        """The label blocks scored at once (one, ``slice(None)``, up to LABEL_BLOCK)."""
+        if self.n_labels <= LABEL_BLOCK:
+            return [slice(None)]
+        return [slice(lo, lo + LABEL_BLOCK) for lo in range(0, self.n_labels, LABEL_BLOCK)]
+
     def predict_proba(self, docs: Sequence[Words]) -> np.ndarray:
-        X = self.features(docs)
+        scorer = self._scorer(docs)
         out = np.empty((len(docs), self.n_labels), dtype=np.float32)
         bs = self.options["eval_batch_size"]
         for start in range(0, len(docs), bs):
-            out[start : start + bs] = expit(self.logits(X[start : start + bs]))
+            rows = np.arange(start, min(len(docs), start + bs))
+            for cols in self._blocks():
+                out[start : start + rows.size, cols] = expit(scorer(rows, cols))
         return out
 
     def predict_topk(self, docs: Sequence[Words], k: int, labels: Sequence[int] = ()) -> TopK:
         """The ``k`` best labels of each document (best first, ties to the lower label index)
         with their probabilities, and the probabilities and exact ranks of ``labels``, scored
         in blocks of :data:`LABEL_BLOCK` labels (never a whole documents x labels array)."""
-        X = self.features(docs)
+        scorer = self._scorer(docs)
+        blocks = self._blocks()
         k = min(k, self.n_labels)
         asked = np.asarray(list(labels), dtype=np.int64)
         top_idx = np.empty((len(docs), k), dtype=np.int64)
@@ -364,13 +445,18 @@ class LinearTfidf(XMTCModel):
         label_ranks = np.ones((len(docs), asked.size), dtype=np.int64)
         bs = self.options["eval_batch_size"]
         for start in range(0, len(docs), bs):
-            Xb = X[start : start + bs]
-            rows = slice(start, start + Xb.shape[0])
+            batch = np.arange(start, min(len(docs), start + bs))
+            rows = slice(start, start + batch.size)
+            if len(blocks) == 1:  # every label at once: the one ranking rule on the rows
+                one = TopK.from_dense(expit(scorer(batch, blocks[0])), k, asked)
+                top_idx[rows], top_scores[rows] = one.indices, one.scores
+                label_scores[rows], label_ranks[rows] = one.label_scores, one.label_ranks
+                continue
             if asked.size:
-                label_scores[rows] = expit(self.logits(Xb, asked)).astype(np.float32)
+                label_scores[rows] = expit(scorer(batch, asked))
             parts = []
             for lo in range(0, self.n_labels, LABEL_BLOCK):
-                p = expit(self.logits(Xb, slice(lo, lo + LABEL_BLOCK))).astype(np.float32)
+                p = expit(scorer(batch, slice(lo, lo + LABEL_BLOCK)))
                 inside = np.flatnonzero((asked >= lo) & (asked < lo + p.shape[1]))
                 p[:, asked[inside] - lo] = label_scores[rows][:, inside]  # one value per label
                 idx = top_k(p, k)
@@ -386,8 +472,9 @@ class LinearTfidf(XMTCModel):
     def cache_key(self, words: Words) -> bytes:
         """Keyed on vocabulary ids (unknown words all map to -1), so masking a word the
         model never saw shares a key with the original."""
-        vocab = self._require_vectorizer().vocabulary_
-        return ids_key([vocab.get(w.lower(), -1) for w in words[: self.max_words]])
+        if self._word_ids is None:
+            self._word_ids = WordIds(self._require_vectorizer().vocabulary_)
+        return ids_key(self._word_ids(words[: self.max_words]))
 
     def _require_vectorizer(self) -> TfidfVectorizer:
         if self.vectorizer is None:
@@ -436,6 +523,8 @@ class LinearTfidf(XMTCModel):
         return tensors, extra
 
     def load_state(self, tensors: dict[str, np.ndarray], extra: dict[str, Any]) -> None:
+        self._delta_scorer = None
+        self._word_ids = None
         vec = self._new_vectorizer()
         vec.vocabulary_ = {t: i for i, t in enumerate(extra["terms"])}
         vec.idf_ = np.asarray(tensors["idf"], dtype=np.float64)

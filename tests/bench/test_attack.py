@@ -60,6 +60,14 @@ def test_quick_run_writes_json(tmp_path: Path) -> None:
     assert base["forward_passes_per_trial"] == base["logical_queries_per_trial"]
     assert base["batches_per_trial"] == base["forward_passes_per_trial"]
     assert cmp["identical"], cmp["mismatches"]
+    # issue 19: every mode at every thread count, the load around it, the model's floor
+    assert {(r["mode"], r["threads"]) for r in cmp["runs"]} == {
+        ("harness", 1),
+        ("one-at-a-time", 1),
+    }
+    assert len(cmp["load_before"]) == 3 and len(cmp["load_after"]) == 3
+    assert cmp["floor"]["best"]["ms_per_doc"] > 0 and cmp["floor_ratio"] > 0
+    assert cmp["reuse"]["reused"] > 0  # the harness's model reused kept scores
     assert {r["importance"] for r in res["scaling"]["rows"]} == {"mask", "gradient"}
     assert len(res["memory"]["blocks"]) >= 2
     assert "speedup_10x_all_models" in res["targets"]

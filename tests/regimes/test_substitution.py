@@ -96,6 +96,12 @@ def test_in_loop_training_refreshes_and_is_deterministic():
         )  # fmt: skip
 
     a, cost = fit(3, 2)
+    # no state the model kept for reuse during a refresh (epoch 2's weights) answers after
+    # epoch 3: scores are the same with nothing kept
+    attacked = [list(d[: a.max_words]) for d in docs]
+    after = a.predict_proba(attacked)
+    a.forget_kept_states()
+    np.testing.assert_allclose(after, a.predict_proba(attacked), rtol=0, atol=1e-6)
     b, _ = fit(3, 2)
     ta, tb = a.state()[0], b.state()[0]
     assert all(np.array_equal(ta[k], tb[k]) for k in ta)
