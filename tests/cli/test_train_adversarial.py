@@ -61,6 +61,9 @@ def test_embedding_regime_is_recorded_listed_and_found_again(tmp_path) -> None:
         assert stored.config["model_spec"]["training"]["radius"] == 2
     store.dispose()
     assert run.exit_code == 0
+    board = invoke("leaderboard", "--run", str(stored.id), "--summary", db=db).output
+    header, row = board.splitlines()[1], board.splitlines()[3]
+    assert "training" in header and "embedding fgm r=2" in row  # the regime names its row
 
 
 @pytest.mark.parametrize(
