@@ -1229,6 +1229,29 @@ def write_readme(res: dict[str, Any], path: Path, title: str = SECTION) -> None:
 
 
 # -- main -------------------------------------------------------------------------------------
+def quick_workspace(args: argparse.Namespace, prefix: str) -> None:
+    """A quick run writes no README and trains into a temporary folder and database, unless
+    the caller named them (so a test never touches the repository's models)."""
+    if args.readme is None:
+        args.no_readme = True
+    if args.model_dir == str(REPO / "models"):
+        tmp = Path(tempfile.mkdtemp(prefix=prefix))
+        args.model_dir = str(tmp / "models")
+        args.db = str(tmp / "results.db")
+
+
+def model_options(ap: argparse.ArgumentParser, items: Sequence[str]) -> dict[str, dict[str, str]]:
+    """``MODEL:KEY=VALUE`` items as {model: {key: value}}; a malformed item is a usage error."""
+    out: dict[str, dict[str, str]] = {}
+    for item in items:
+        name, _, kv = item.partition(":")
+        key, eq, value = kv.partition("=")
+        if not (name and key and eq):
+            ap.error(f"--model-opt expects MODEL:KEY=VALUE, got {item!r}")
+        out.setdefault(name, {})[key] = value
+    return out
+
+
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--trials", type=int, default=60, help="trials per model (>= 50)")
@@ -1329,19 +1352,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         args.memory_trials = 6
         args.memory_block = 3
         args.model_opt = ["linear:epochs=3", *args.model_opt]
-        if args.readme is None:
-            args.no_readme = True
-        if args.model_dir == str(REPO / "models"):
-            tmp = Path(tempfile.mkdtemp(prefix="bench-attack-"))
-            args.model_dir = str(tmp / "models")
-            args.db = str(tmp / "results.db")
-    args.model_options = {}
-    for item in args.model_opt:
-        name, _, kv = item.partition(":")
-        key, eq, value = kv.partition("=")
-        if not (name and key and eq):
-            ap.error(f"--model-opt expects MODEL:KEY=VALUE, got {item!r}")
-        args.model_options.setdefault(name, {})[key] = value
+        quick_workspace(args, "bench-attack-")
+    args.model_options = model_options(ap, args.model_opt)
     args.models = [m for m in (args.models or "linear,attentionxml").split(",") if m]
     try:
         args.threads = [int(x) for x in (args.threads or ("1" if args.quick else "1,2")).split(",")]

@@ -60,7 +60,6 @@ import json
 import os
 import shlex
 import sys
-import tempfile
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -1045,19 +1044,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
             "attentionxml:fc_size=16",
             *args.model_opt,
         ]
-        if args.readme is None:
-            args.no_readme = True
-        if args.model_dir == str(REPO / "models"):
-            tmp = Path(tempfile.mkdtemp(prefix="bench-textattack-"))
-            args.model_dir = str(tmp / "models")
-            args.db = str(tmp / "results.db")
-    args.model_options = {}
-    for item in args.model_opt:
-        name, _, kv = item.partition(":")
-        key, eq, value = kv.partition("=")
-        if not (name and key and eq):
-            ap.error(f"--model-opt expects MODEL:KEY=VALUE, got {item!r}")
-        args.model_options.setdefault(name, {})[key] = value
+        ab.quick_workspace(args, "bench-textattack-")
+    args.model_options = ab.model_options(ap, args.model_opt)
     args.models = [m for m in args.models.split(",") if m]
     return args
 

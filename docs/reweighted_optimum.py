@@ -29,7 +29,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--model-id", type=int, required=True)
     ap.add_argument("--db", default="results.db")
-    ap.add_argument("--data-dir", default=os.environ.get("XMTC_DATA_DIR", "../shared/data"))
+    ap.add_argument("--data-dir", default=os.environ.get("XMTC_DATA_DIR", "data"))
     args = ap.parse_args()
     reg = load_registry()
     store = open_store(args.db, create=False)

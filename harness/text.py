@@ -8,14 +8,26 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-
-from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
+from functools import cache
 
 _WORD = re.compile(r"\w+(?:['’.\-]\w+)*|[^\w\s]", re.UNICODE)
 _PUNCT_ONLY = re.compile(r"^[^\w]+$", re.UNICODE)
 
-STOPWORDS: frozenset[str] = frozenset(ENGLISH_STOP_WORDS)
-"""scikit-learn's English stopword list (318 words): never attacked, never a candidate."""
+
+@cache
+def stopwords() -> frozenset[str]:
+    """scikit-learn's English stopword list (318 words): never attacked, never a candidate.
+    Loaded on first use: importing scikit-learn takes about a second, which commands that
+    only read the results database (``leaderboard``, ``query``) should not pay."""
+    from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
+
+    return frozenset(ENGLISH_STOP_WORDS)
+
+
+def __getattr__(name: str) -> frozenset[str]:
+    if name == "STOPWORDS":  # the list under its constant's name, loaded when first asked
+        return stopwords()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def tokenize(text: str) -> list[str]:
@@ -33,7 +45,7 @@ def is_punctuation(word: str) -> bool:
 
 
 def is_stopword(word: str) -> bool:
-    return word.lower() in STOPWORDS
+    return word.lower() in stopwords()
 
 
 def is_attackable(word: str) -> bool:

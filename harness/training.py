@@ -343,7 +343,7 @@ def get_or_train(
     elif not train_if_missing:
         raise CheckpointError(
             f"no trained {spec.model} for this configuration (spec {spec.hash()}) in "
-            f"{store.url}; run `xmtc-harness train` with the same options first"
+            f"{store.shown_url}; run `xmtc-harness train` with the same options first"
         )
     return train_and_record(
         registry, store, spec, corpus, model_dir, progress=progress, keep_existing=True

@@ -74,6 +74,16 @@ class SimilarityScale(StrEnum):
     ANGULAR = "angular"
 
 
+class CheckpointVia(StrEnum):
+    """How a distributed worker reaches the model checkpoint: the path the driver recorded
+    when its disk holds it (else a copy through the object store), that path only, or always
+    the copy (docs: README, "Running on a Ray cluster")."""
+
+    AUTO = "auto"
+    SHARED_FOLDER = "shared-folder"
+    OBJECT_STORE = "object-store"
+
+
 def values(enum: type[StrEnum]) -> tuple[str, ...]:
     """The plain string values of an enum, in definition order (for click and messages)."""
     return tuple(str(m.value) for m in enum)

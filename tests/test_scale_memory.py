@@ -1,8 +1,11 @@
-"""No stage this side of the campaign builds a dense documents x labels array: generating a
-corpus, reading it in the PECOS layout, training ``linear`` and ``xr-linear``, evaluating them
-and predicting the test split's top labels all run in a process whose data-segment limit
-(``RLIMIT_DATA``, which counts every heap and anonymous mapping) is far below the size of one
-such array, and the same process then fails to allocate one (so the limit does bite).
+"""No stage of the pipeline builds a dense documents x labels array: generating a corpus,
+reading it in the PECOS layout, training ``linear`` and ``xr-linear``, evaluating them and
+predicting the test split's top labels, and then the campaign's side (the cached
+predictions written and read back, the positive pool and frequency bins, positive, paired
+and negative draws, the label clusters, clustered draws with three targets and a whole
+clustered plan) all run in a process whose data-segment limit (``RLIMIT_DATA``, which counts
+every heap and anonymous mapping) is far below the size of one such array, and the same
+process then fails to allocate one (so the limit does bite).
 
 Label frequencies are steep (Zipf exponent 2) so that most of the 14,000 labels have no
 training document: they still occupy the label space (every score, metric and ranking is
@@ -66,6 +69,7 @@ def probe(workdir: Path) -> dict:
     out["dense_split_gb"] = len(corpus.test) * corpus.n_labels * 4 / 2**30
     from harness.data import WordLists
 
+    models = {}
     for name, model_opts, loss in [
         ("linear", {"n_jobs": 1}, "bce"),
         ("xr-linear", {"n_jobs": 1}, "squared-hinge"),
@@ -88,6 +92,8 @@ def probe(workdir: Path) -> dict:
             ]
         )
         out[name] = {"P@1": metrics["P@1"], "top": list(top.shape)}
+        models[name] = model
+    out["campaign"] = campaign_side(corpus, models, workdir)
     try:
         np.ones((len(corpus.test), corpus.n_labels), dtype=np.float32)
         out["dense_allocation"] = "succeeded"
@@ -95,6 +101,42 @@ def probe(workdir: Path) -> dict:
         out["dense_allocation"] = "refused"
     out["peak_rss_gb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
     return out
+
+
+def campaign_side(corpus, models: dict, workdir: Path) -> dict:
+    """Everything a campaign does before its first trial, on both trained models."""
+    from harness.attack.build import AttackSpec
+    from harness.campaign.clustering import cluster_of, label_clusters
+    from harness.campaign.config import CampaignConfig, SamplingConfig
+    from harness.campaign.plan import plan_campaign
+    from harness.campaign.predictions import cache_path, predict_split
+    from harness.campaign.sampling import make_bins, plan_negative, plan_positive, positive_pool
+
+    k, Y, freq = 5, corpus.label_matrix("test"), corpus.label_counts
+    path = cache_path(workdir / "cache", "linear", 100)
+    pred = predict_split(models["linear"], corpus.test, k, path, False)
+    again = predict_split(models["linear"], corpus.test, k, path, False)  # read back, checked
+    other = predict_split(models["xr-linear"], corpus.test, k, None, False)
+    tops = [again.top(k), other.top(k)]
+    pool = positive_pool(Y, tops[:1])
+    bins = make_bins(freq, pool, 20)
+    positive = plan_positive(pool, bins, freq, 30, 0)
+    paired_pool = positive_pool(Y, tops)
+    paired = plan_positive(paired_pool, make_bins(freq, paired_pool, 20), freq, 30, 0)
+    negative = plan_negative(Y, tops, bins, freq, 30, 0)
+    ids = cluster_of(label_clusters(corpus, 8, 0, workdir / "cache"), corpus.n_labels)
+    clustered = plan_negative(Y, tops[:1], bins, freq, 30, 0, ids, n_targets=3)
+    cfg = CampaignConfig(
+        attack=AttackSpec(kind="negative", k=k),
+        sampling=SamplingConfig(labels_per_bin=20, samples_per_bin=30, cluster=True),
+    )
+    plan = plan_campaign(cfg, corpus, tops[:1], 500, ids)
+    return {
+        "depth": pred.depth,
+        "cache_equal": bool((pred.indices == again.indices).all()),
+        "bins": len(bins),
+        "draws": [len(positive), len(paired), len(negative), len(clustered), len(plan.trials)],
+    }
 
 
 def test_no_dense_documents_by_labels_array(tmp_path) -> None:
@@ -117,6 +159,10 @@ def test_no_dense_documents_by_labels_array(tmp_path) -> None:
     for name in ("linear", "xr-linear"):
         assert result[name]["top"] == [N_DOCS // 2, 100]
         assert result[name]["P@1"] > 0.5  # the head labels are learnt
+    camp = result["campaign"]
+    assert camp["depth"] == 100 and camp["cache_equal"]
+    assert camp["bins"] >= 3
+    assert all(n > 0 for n in camp["draws"]), camp
 
 
 if __name__ == "__main__":

@@ -15,8 +15,6 @@ from pathlib import Path
 
 import numpy as np
 import scipy.sparse as sp
-from sklearn.feature_extraction.text import TfidfVectorizer
-from sklearn.preprocessing import normalize
 
 from harness.data import Corpus
 from harness.provenance import config_hash
@@ -25,16 +23,102 @@ MIN_CLUSTER = 3
 """Clusters with fewer labels are not used for sampling (the paper: size at least 3)."""
 
 
-def label_vectors(corpus: Corpus) -> sp.csr_matrix:
-    """z_l = normalise(Σ_{i: y_il = 1} x_i) over training documents, shape (L, V)."""
+LABEL_VECTOR_ENTRIES = 50_000_000
+"""Most entries the label vectors keep (about 600 MB as float64 values and int32 indices).
+A head label's documents use most of the vocabulary, so at a benchmark's scale the labels x
+vocabulary matrix can grow far past this; a corpus whose label vectors would hold more keeps
+each label's largest weights up to one common cap chosen to fit (:func:`feature_cap`),
+re-normalised. Corpora below it (Reuters-21578, the synthetic shapes up to AmazonCat-13K at
+20%) are clustered exactly as before the cap existed."""
+
+CHUNK_WORK = 10_000_000
+"""Products of label rows x document rows summed per chunk of labels: bounds the transient
+memory of one chunk's sparse product."""
+
+
+def _normalize(M, norm: str = "l2", axis: int = 1):  # type: ignore[no-untyped-def]
+    """scikit-learn's ``normalize``, imported when first used (scikit-learn takes about a
+    second to import, which commands that never cluster should not pay)."""
+    from sklearn.preprocessing import normalize as sk_normalize
+
+    return sk_normalize(M, norm=norm, axis=axis)
+
+
+def _chunks(work: np.ndarray, limit: int) -> list[tuple[int, int]]:
+    """Consecutive label ranges whose summed ``work`` stays under ``limit`` (a label above
+    it alone is a chunk of its own)."""
+    out, start, total = [], 0, 0.0
+    for i, w in enumerate(work.tolist()):
+        if i > start and total + w > limit:
+            out.append((start, i))
+            start, total = i, 0.0
+        total += w
+    if start < len(work):
+        out.append((start, len(work)))
+    return out
+
+
+def feature_cap(row_entries: np.ndarray, budget: int) -> int | None:
+    """The largest per-row cap ``m`` with Σ min(entries, m) <= ``budget`` (None when every
+    row fits uncapped)."""
+    row_entries = np.asarray(row_entries, dtype=np.int64)
+    if row_entries.sum() <= budget:
+        return None
+    lo, hi = 1, int(row_entries.max())  # the sum is monotone in m: bisect
+    while lo < hi:
+        mid = (lo + hi + 1) // 2
+        if np.minimum(row_entries, mid).sum() <= budget:
+            lo = mid
+        else:
+            hi = mid - 1
+    return lo
+
+
+def keep_largest(Z: sp.csr_matrix, cap: int) -> sp.csr_matrix:
+    """Each row's ``cap`` largest entries (ties to the lower column), columns in order."""
+    counts = np.diff(Z.indptr)
+    keep = np.ones(Z.nnz, dtype=bool)
+    for r in np.flatnonzero(counts > cap):
+        lo, hi = Z.indptr[r], Z.indptr[r + 1]
+        order = np.lexsort((Z.indices[lo:hi], -Z.data[lo:hi]))
+        keep[lo + order[cap:]] = False
+    rows = np.repeat(np.arange(Z.shape[0]), counts)[keep]
+    out = sp.csr_matrix((Z.data[keep], (rows, Z.indices[keep])), shape=Z.shape)
+    out.sort_indices()
+    return out
+
+
+def label_vectors(corpus: Corpus, max_entries: int = LABEL_VECTOR_ENTRIES) -> sp.csr_matrix:
+    """z_l = normalise(Σ_{i: y_il = 1} x_i) over training documents, shape (L, V).
+
+    Computed in chunks of labels (each chunk's rows exactly as one whole product gives them);
+    when the label vectors would hold more than ``max_entries`` entries, each keeps its
+    largest weights up to a common cap (:data:`LABEL_VECTOR_ENTRIES`)."""
+    from sklearn.feature_extraction.text import TfidfVectorizer
+
     tfidf = TfidfVectorizer(
         tokenizer=str.split, token_pattern=None, lowercase=True, sublinear_tf=True, min_df=2
     )
     X = tfidf.fit_transform(" ".join(d.words) for d in corpus.train)
-    X = normalize(X, norm="l2", axis=1)
-    Y = corpus.label_matrix("train")
-    Z = (Y.T @ X).tocsr()
-    return normalize(Z, norm="l2", axis=1)
+    X = _normalize(X, norm="l2", axis=1)
+    Yt = corpus.label_matrix("train").T.tocsr()
+    Yt.sort_indices()
+    work = Yt @ np.diff(X.indptr).astype(np.float64)  # entries each label row sums
+    chunks = _chunks(work, CHUNK_WORK)
+    cap = None
+    if work.sum() > max_entries:  # an upper bound; count the entries exactly
+        Xb, Yb = X.astype(bool), Yt.astype(bool)
+        entries = np.concatenate([(Yb[a:b] @ Xb).getnnz(axis=1) for a, b in chunks])
+        cap = feature_cap(entries, max_entries)
+    parts = []
+    for a, b in chunks:
+        part = (Yt[a:b] @ X).tocsr()
+        part.sort_indices()  # the whole product's order: norms summed alike, bit for bit
+        part = _normalize(part, norm="l2", axis=1)
+        if cap is not None:
+            part = _normalize(keep_largest(part, cap), norm="l2", axis=1)
+        parts.append(part)
+    return sp.vstack(parts, format="csr")
 
 
 def _split(Z: sp.csr_matrix, idx: np.ndarray, rng: np.random.Generator, tol: float):
@@ -56,7 +140,7 @@ def _split(Z: sp.csr_matrix, idx: np.ndarray, rng: np.random.Generator, tol: flo
             break
         old = objective
         centres = np.vstack([np.asarray(sub[left].sum(axis=0)), np.asarray(sub[right].sum(axis=0))])
-        centres = normalize(centres, norm="l2", axis=1)
+        centres = _normalize(centres, norm="l2", axis=1)
     return idx[order[:half]], idx[order[half:]]
 
 
@@ -89,6 +173,7 @@ def label_clusters(
             "n_train": len(corpus.train),
             "max_leaf": max_leaf,
             "seed": seed,
+            "max_entries": LABEL_VECTOR_ENTRIES,
             "v": 1,
         }
     )

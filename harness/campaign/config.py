@@ -10,13 +10,14 @@ command line maps fields to its flags.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
 from harness.attack.build import AttackSpec
 from harness.components import PluginChoice
 from harness.errors import ConfigError
-from harness.vocab import AttackKind
+from harness.vocab import AttackKind, CheckpointVia, values
 
 
 @dataclass(frozen=True)
@@ -66,7 +67,22 @@ class RuntimeConfig:
     executor: str = "local"
     """Which executor runs the trials (``harness.campaign.executors.EXECUTORS``)."""
     threads: int | None = None
-    """Torch/BLAS threads per worker (None: leave the process's setting)."""
+    """Torch/BLAS threads per worker (None: leave the process's setting; a Ray worker then
+    uses as many as it has CPUs)."""
+    workers: int | None = None
+    """Ray workers (None: as many as the cluster's CPUs, or GPUs, hold)."""
+    ray_address: str | None = None
+    """An existing Ray cluster to join (``auto``, ``host:port``, ``ray://host:port``); None
+    starts a Ray instance on this machine for the run."""
+    cpus_per_worker: float | None = None
+    """CPUs each Ray worker reserves (None: 1)."""
+    gpus_per_worker: float | None = None
+    """GPUs each Ray worker reserves (None: 0); fractions share a GPU."""
+    trial_retries: int = 2
+    """Times a trial whose worker died runs again on another worker before it is stored as
+    an ``error`` naming the death."""
+    checkpoint_via: str = CheckpointVia.AUTO.value
+    """How Ray workers reach the checkpoint (:class:`~harness.vocab.CheckpointVia`)."""
 
 
 @dataclass(frozen=True)
@@ -96,6 +112,26 @@ class CampaignConfig:
             raise ConfigError("runtime.limit", f"must be >= 0, got {r.limit}")
         if r.threads is not None and r.threads < 1:
             raise ConfigError("runtime.threads", f"must be >= 1, got {r.threads}")
+        if r.workers is not None and r.workers < 1:
+            raise ConfigError("runtime.workers", f"must be >= 1, got {r.workers}")
+        if r.cpus_per_worker is not None and not (
+            math.isfinite(r.cpus_per_worker) and r.cpus_per_worker > 0
+        ):
+            raise ConfigError(
+                "runtime.cpus_per_worker", f"must be a finite number > 0, got {r.cpus_per_worker}"
+            )
+        if r.gpus_per_worker is not None and not (
+            math.isfinite(r.gpus_per_worker) and r.gpus_per_worker >= 0
+        ):
+            raise ConfigError(
+                "runtime.gpus_per_worker", f"must be a finite number >= 0, got {r.gpus_per_worker}"
+            )
+        if r.trial_retries < 0:
+            raise ConfigError("runtime.trial_retries", f"must be >= 0, got {r.trial_retries}")
+        if r.checkpoint_via not in values(CheckpointVia):
+            raise ConfigError("runtime.checkpoint_via", f"unknown way {r.checkpoint_via!r}")
+        if r.ray_address is not None and not r.ray_address.strip():
+            raise ConfigError("runtime.ray_address", "must not be empty")
 
     def targets_per_trial(self) -> int:
         """Target labels drawn per trial: ``n_targets``, except one for non-targeted attacks

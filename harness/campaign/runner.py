@@ -24,7 +24,7 @@ from harness.campaign.config import CampaignConfig, recorded_config
 from harness.campaign.executors import EXECUTORS
 from harness.campaign.executors.base import AttackJob, ModelRef
 from harness.campaign.plan import Plan, PlannedTrial, plan_campaign
-from harness.campaign.predictions import predict_topk
+from harness.campaign.predictions import cache_path, depth_for, predict_split
 from harness.contracts.model import XMTCModel
 from harness.data import Corpus
 from harness.errors import ConfigError, HarnessError
@@ -146,6 +146,7 @@ class CampaignRunner:
             raise ConfigError(
                 "runtime.executor", f"unknown executor {cfg.runtime.executor!r}; known: {known}"
             )
+        EXECUTORS[cfg.runtime.executor].check(cfg.runtime)  # before anything is loaded
         self.registry = registry
         self.store = store
         self.cfg = cfg
@@ -168,20 +169,20 @@ class CampaignRunner:
             progress=rt.progress,
         )
         partners = [
-            load_trained(self.registry, partner_model(self.store, ref), corpus)
-            for ref in cfg.sampling.paired_with
+            (load_trained(self.registry, r, corpus), r.checkpoint_hash)
+            for r in (partner_model(self.store, ref) for ref in cfg.sampling.paired_with)
         ]
         cache_dir = Path(rt.cache_dir)
         k = cfg.attack.k
         topks = [
-            predict_topk(
+            predict_split(
                 m,
-                [d.words[: m.max_words] for d in corpus.test],
+                corpus.test,
                 k,
-                cache_dir / f"topk-{h}-k{k}.npy" if h else None,
+                cache_path(cache_dir, h, depth_for(k, m.n_labels)) if h else None,
                 rt.progress,
-            )
-            for m, h in [(model, row.checkpoint_hash), *((p, None) for p in partners)]
+            ).top(k)
+            for m, h in [(model, row.checkpoint_hash), *partners]
         ]
         cluster_ids = None
         if cfg.attack.kind == AttackKind.NEGATIVE and cfg.sampling.cluster:
@@ -259,6 +260,7 @@ class CampaignRunner:
             plugins=self.registry.extra_plugins,
             registry_file=str(self.registry.registry_file) if self.registry.registry_file else None,
             threads=rt.threads,
+            seed=cfg.seed,
         )
         status = RunStatus.FAILED
         successes = 0
@@ -268,7 +270,9 @@ class CampaignRunner:
         )  # fmt: skip
         executor = None
         try:
-            executor = EXECUTORS[rt.executor](job, lambda: builder.build(setup.model))
+            executor = EXECUTORS[rt.executor](
+                job, lambda: builder.build(setup.model), rt, self.echo
+            )
             for n, attempt in enumerate(executor.run(todo), 1):
                 stored = self._record(run_id, attempt, setup.corpus.label_names)
                 if stored is not None:

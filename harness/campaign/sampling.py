@@ -67,32 +67,49 @@ def positive_pool(Y: sp.csr_matrix, topks: Sequence[np.ndarray]) -> sp.csr_matri
     return pool
 
 
+def _column_entries(csc: sp.csc_matrix, columns: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The (row, column) entries of some columns of a CSC matrix, column by column, gathered
+    with array operations (no Python list of pairs)."""
+    columns = np.asarray(columns, dtype=np.int64)
+    starts = csc.indptr[columns].astype(np.int64)
+    counts = csc.indptr[columns + 1].astype(np.int64) - starts
+    total = int(counts.sum())
+    first = np.cumsum(counts) - counts  # where each column's run starts in the output
+    offsets = np.repeat(starts - first, counts) + np.arange(total, dtype=np.int64)
+    return csc.indices[offsets].astype(np.int64), np.repeat(columns, counts)
+
+
 def make_bins(label_freq: np.ndarray, pool: sp.csr_matrix, labels_per_bin: int) -> list[Bin]:
     """Walk distinct training frequencies upwards, closing a bin once it holds
     ``labels_per_bin`` labels that have a pair in the pool; a short last bin joins the one
-    before it."""
+    before it. One sort of the eligible labels by frequency, then one step per distinct
+    frequency (linear in the labels, not labels x frequencies)."""
     if labels_per_bin < 1:
         raise ConfigError("sampling.labels_per_bin", "must be >= 1")
-    has_pair = np.asarray(pool.sum(axis=0)).ravel() > 0
+    label_freq = np.asarray(label_freq)
+    has_pair = np.bincount(pool.indices[pool.data != 0], minlength=pool.shape[1]) > 0
     eligible = np.flatnonzero(has_pair)
     if len(eligible) == 0:
         raise ConfigError("data.name/model.name", "the model predicts no test label correctly")
-    groups: list[list[int]] = []
-    current: list[int] = []
-    for f in np.unique(label_freq[eligible]):
-        current.extend(int(i) for i in eligible[label_freq[eligible] == f])
-        if len(current) >= labels_per_bin:
-            groups.append(current)
-            current = []
-    if current:
+    order = np.argsort(label_freq[eligible], kind="stable")  # ties stay in label order
+    labels, freqs = eligible[order], label_freq[eligible][order]
+    _, starts = np.unique(freqs, return_index=True)
+    ends = [*starts[1:].tolist(), len(labels)]
+    groups: list[tuple[int, int]] = []  # [start, end) spans of ``labels``
+    current = 0
+    for end in ends:
+        if end - current >= labels_per_bin:
+            groups.append((current, end))
+            current = end
+    if current < len(labels):
         if groups:
-            groups[-1].extend(current)
+            groups[-1] = (groups[-1][0], len(labels))
         else:
-            groups.append(current)
+            groups.append((current, len(labels)))
     bins = []
-    for i, labels in enumerate(groups):
-        freqs = label_freq[labels]
-        bins.append(Bin(i, int(freqs.min()), int(freqs.max()), tuple(sorted(labels))))
+    for i, (a, b) in enumerate(groups):
+        members = np.sort(labels[a:b])
+        bins.append(Bin(i, int(freqs[a:b].min()), int(freqs[a:b].max()), tuple(members.tolist())))
     return bins
 
 
@@ -115,27 +132,98 @@ def plan_positive(
     seed: int,
     n_targets: int = 1,
 ) -> list[Draw]:
-    """Draw ``samples_per_bin`` pool pairs per bin (all of them where fewer exist)."""
+    """Draw ``samples_per_bin`` pool pairs per bin (all of them where fewer exist), uniformly
+    among the bin's pairs in (document, label) order."""
     rng = np.random.default_rng(seed)
     pool_csc = pool.tocsc()
     pool_csc.sort_indices()
     out: list[Draw] = []
     for b in bins:
-        pairs = [
-            (int(d), lab)
-            for lab in b.labels
-            for d in pool_csc.indices[pool_csc.indptr[lab] : pool_csc.indptr[lab + 1]]
-        ]
-        pairs.sort()
-        take = min(samples_per_bin, len(pairs))
-        for j in rng.choice(len(pairs), size=take, replace=False):
-            d, lab = pairs[int(j)]
+        docs, labels = _column_entries(pool_csc, np.asarray(b.labels, dtype=np.int64))
+        order = np.lexsort((labels, docs))  # by document, then label
+        docs, labels = docs[order], labels[order]
+        take = min(samples_per_bin, len(docs))
+        for j in rng.choice(len(docs), size=take, replace=False):
+            d, lab = int(docs[j]), int(labels[j])
             targets: tuple[int, ...] = (lab,)
             if n_targets > 1:
                 row_labels = pool.indices[pool.indptr[d] : pool.indptr[d + 1]]
                 targets = _extra_targets(rng, row_labels, lab, n_targets)
             out.append(Draw(len(out), d, targets, int(label_freq[lab]), b.index))
     return out
+
+
+class _NegativeCandidates:
+    """Which test documents each label may be a negative target of, without a documents x
+    labels array: a label's candidates are the documents outside its ``blocked`` column
+    (documents that carry it or have it in some model's top-k), and, with clustering, inside
+    the documents that carry a label of its cluster. Counts are arithmetic on sorted index
+    arrays; a clustered label's candidate list is built only when it is drawn."""
+
+    def __init__(
+        self, Y: sp.csr_matrix, topks: Sequence[np.ndarray], cluster_ids: np.ndarray | None
+    ):
+        self.n_docs, n_labels = Y.shape
+        blocked = Y.astype(bool).astype(np.int8)
+        for topk in topks:
+            blocked = blocked + topk_matrix(topk, n_labels).astype(np.int8)
+        self.blocked_rows = (blocked > 0).tocsr()
+        self.blocked_rows.sort_indices()
+        self.blocked = self.blocked_rows.tocsc()
+        self.blocked.sort_indices()
+        self.Y = Y.astype(bool).tocsr()
+        self.true = self.Y.tocsc()
+        self.true.sort_indices()
+        self.cluster_ids = cluster_ids
+        if cluster_ids is not None:
+            self.by_cluster = np.argsort(cluster_ids, kind="stable")
+            self.sorted_ids = cluster_ids[self.by_cluster]
+        self.near_cache: dict[int, np.ndarray] = {}
+        self.list_cache: dict[int, np.ndarray] = {}
+
+    def blocked_of(self, lab: int) -> np.ndarray:
+        return self.blocked.indices[self.blocked.indptr[lab] : self.blocked.indptr[lab + 1]]
+
+    def near(self, cid: int) -> np.ndarray:
+        """Sorted documents with a true label in cluster ``cid``."""
+        if cid not in self.near_cache:
+            lo, hi = np.searchsorted(self.sorted_ids, [cid, cid + 1])
+            docs, _ = _column_entries(self.true, self.by_cluster[lo:hi])
+            self.near_cache[cid] = np.unique(docs)
+        return self.near_cache[cid]
+
+    def count(self, lab: int) -> int:
+        blocked = self.blocked_of(lab)
+        if self.cluster_ids is None:
+            return self.n_docs - len(blocked)
+        cid = int(self.cluster_ids[lab])
+        if cid < 0:
+            return 0
+        near = self.near(cid)
+        return len(near) - int(np.count_nonzero(np.isin(blocked, near, assume_unique=True)))
+
+    def nth(self, lab: int, j: int) -> int:
+        """The ``j``-th (0-based, ascending) candidate document of ``lab``."""
+        blocked = self.blocked_of(lab)
+        if self.cluster_ids is None:
+            # the free documents before blocked[i] number blocked[i] - i (non-decreasing)
+            before = blocked - np.arange(len(blocked))
+            return j + int(np.searchsorted(before, j, side="right"))
+        if lab not in self.list_cache:
+            near = self.near(int(self.cluster_ids[lab]))
+            self.list_cache[lab] = near[~np.isin(near, blocked, assume_unique=True)]
+        return int(self.list_cache[lab][j])
+
+    def labels_for(self, d: int, labels: np.ndarray) -> np.ndarray:
+        """Those of ``labels`` that document ``d`` is a candidate of."""
+        row = self.blocked_rows.indices[
+            self.blocked_rows.indptr[d] : self.blocked_rows.indptr[d + 1]
+        ]
+        ok = ~np.isin(labels, row)
+        if self.cluster_ids is not None:
+            own = self.cluster_ids[self.Y.indices[self.Y.indptr[d] : self.Y.indptr[d + 1]]]
+            ok &= np.isin(self.cluster_ids[labels], own[own >= 0])
+        return labels[ok]
 
 
 def plan_negative(
@@ -155,48 +243,29 @@ def plan_negative(
     cluster.
     """
     rng = np.random.default_rng(seed)
-    n_docs, n_labels = Y.shape
-    Yb = Y.astype(bool).tocsc()
-    blocked = Y.astype(bool).astype(np.int8)
-    for topk in topks:
-        blocked = blocked + topk_matrix(topk, n_labels).astype(np.int8)
-    blocked = (blocked > 0).tocsc()
-    near_cache: dict[int, np.ndarray] = {}
-
-    def eligible_docs(lab: int) -> np.ndarray:
-        ok = np.ones(n_docs, dtype=bool)
-        ok[blocked.indices[blocked.indptr[lab] : blocked.indptr[lab + 1]]] = False
-        if cluster_ids is not None:
-            cid = int(cluster_ids[lab])
-            if cid < 0:
-                return np.empty(0, dtype=np.int64)
-            if cid not in near_cache:
-                near = np.zeros(n_docs, dtype=bool)
-                for m in np.flatnonzero(cluster_ids == cid):
-                    near[Yb.indices[Yb.indptr[m] : Yb.indptr[m + 1]]] = True
-                near_cache[cid] = near
-            ok &= near_cache[cid]
-        return np.flatnonzero(ok)
-
+    cand = _NegativeCandidates(Y, topks, cluster_ids)
     out: list[Draw] = []
     for b in bins:
-        docs_of = {lab: eligible_docs(lab) for lab in b.labels}
-        labels = np.asarray([lab for lab in b.labels if len(docs_of[lab])], dtype=np.int64)
+        cand.list_cache.clear()
+        members = np.asarray(b.labels, dtype=np.int64)
+        counts = np.asarray([cand.count(int(lab)) for lab in members], dtype=np.int64)
+        labels, counts = members[counts > 0], counts[counts > 0]
         if len(labels) == 0:
             continue
-        capacity = sum(len(docs_of[int(lab)]) for lab in labels)
+        capacity = int(counts.sum())
         seen: set[tuple[int, int]] = set()
         attempts = 0
         while len(seen) < min(samples_per_bin, capacity) and attempts < 50 * samples_per_bin:
             attempts += 1
-            lab = int(labels[rng.integers(len(labels))])
-            d = int(docs_of[lab][rng.integers(len(docs_of[lab]))])
+            i = int(rng.integers(len(labels)))
+            lab = int(labels[i])
+            d = cand.nth(lab, int(rng.integers(int(counts[i]))))
             if (d, lab) in seen:
                 continue
             seen.add((d, lab))
             targets: tuple[int, ...] = (lab,)
             if n_targets > 1:
-                same_bin = [int(x) for x in labels if x != lab and np.isin(d, docs_of[int(x)])]
-                targets = _extra_targets(rng, np.asarray(same_bin), lab, n_targets)
+                same_bin = cand.labels_for(d, labels[labels != lab])
+                targets = _extra_targets(rng, same_bin, lab, n_targets)
             out.append(Draw(len(out), d, targets, int(label_freq[lab]), b.index))
     return out

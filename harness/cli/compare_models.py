@@ -26,9 +26,10 @@ def _rows(app: AppContext, ids: tuple[int, int]) -> tuple[TrainedModel, TrainedM
     """Both recorded models, checked to be of one dataset."""
     with app.reading() as store:
         rows = [get_model(store, i) for i in ids]
+        where = store.shown_url if "://" in app.db else app.db  # no password shown
     for arg, i, row in zip(("MODEL_A", "MODEL_B"), ids, rows, strict=True):
         if row is None:
-            raise UsageError(arg, f"no trained model with id {i} in {app.db} (see `models`)")
+            raise UsageError(arg, f"no trained model with id {i} in {where} (see `models`)")
     a, b = rows
     assert a is not None and b is not None
     if (a.dataset, a.dataset_fingerprint) != (b.dataset, b.dataset_fingerprint):

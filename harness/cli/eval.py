@@ -25,7 +25,7 @@ from harness.cli.options import (
 )
 from harness.components import PluginChoice
 from harness.report.leaderboard import render_run_summary
-from harness.vocab import AttackKind, SimilarityScale
+from harness.vocab import AttackKind, CheckpointVia, SimilarityScale
 
 
 @click.command("eval")
@@ -129,7 +129,47 @@ from harness.vocab import AttackKind, SimilarityScale
     "--threads",
     type=int,
     default=None,
-    help="Torch/BLAS threads per worker (default: unchanged; not part of the hash).",
+    help="Torch/BLAS threads per worker (default: unchanged locally, a Ray worker's CPUs; "
+    "not part of the hash).",
+)
+@click.option(
+    "--workers",
+    type=int,
+    default=None,
+    help="Ray workers (default: as many as the CPUs, or GPUs, allow).",
+)
+@click.option(
+    "--ray-address",
+    default=None,
+    metavar="ADDRESS",
+    help="Join this Ray cluster (auto, HOST:PORT, ray://HOST:PORT); default: start Ray here.",
+)
+@click.option(
+    "--cpus-per-worker",
+    type=float,
+    default=None,
+    help="CPUs each Ray worker reserves and uses as threads [default: 1].",
+)
+@click.option(
+    "--gpus-per-worker",
+    type=float,
+    default=None,
+    help="GPUs each Ray worker reserves (fractions share one) [default: 0].",
+)
+@click.option(
+    "--trial-retries",
+    type=int,
+    default=2,
+    show_default=True,
+    help="Runs again of a trial whose Ray worker died, before it is stored as an error.",
+)
+@click.option(
+    "--checkpoint-via",
+    type=choice(CheckpointVia),
+    default=CheckpointVia.AUTO.value,
+    show_default=True,
+    help="How Ray workers get the model: auto (the model folder if they can read it, else "
+    "a copy through Ray's object store), shared-folder, object-store.",
 )
 @progress_option
 @pass_app
@@ -183,6 +223,12 @@ def eval_(app: AppContext, **o: object) -> None:
             progress=bool(o["progress"]),
             executor=str(o["executor"]),
             threads=o["threads"],  # type: ignore[arg-type]
+            workers=o["workers"],  # type: ignore[arg-type]
+            ray_address=o["ray_address"],  # type: ignore[arg-type]
+            cpus_per_worker=o["cpus_per_worker"],  # type: ignore[arg-type]
+            gpus_per_worker=o["gpus_per_worker"],  # type: ignore[arg-type]
+            trial_retries=int(o["trial_retries"]),  # type: ignore[call-overload]
+            checkpoint_via=str(o["checkpoint_via"]),
         ),
     )
     store = app.open_store()

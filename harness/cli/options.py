@@ -67,6 +67,12 @@ FLAGS: dict[str, str] = {
     "runtime.fail_fast": "--fail-fast",
     "runtime.executor": "--executor",
     "runtime.threads": "--threads",
+    "runtime.workers": "--workers",
+    "runtime.ray_address": "--ray-address",
+    "runtime.cpus_per_worker": "--cpus-per-worker",
+    "runtime.gpus_per_worker": "--gpus-per-worker",
+    "runtime.trial_retries": "--trial-retries",
+    "runtime.checkpoint_via": "--checkpoint-via",
     "report.metric": "--metric",
     "report.scale": "--scale",
     "report.format": "--format",
@@ -129,7 +135,7 @@ def db_option(after_subcommand: bool) -> click.Option:
         show_default="$XMTC_HARNESS_DB or results.db" if not after_subcommand else False,
         expose_value=not after_subcommand,
         callback=_set_db if after_subcommand else None,
-        help="Results database: a SQLite path or any SQLAlchemy URL.",
+        help="Results database: a SQLite path or a postgresql:// URL.",
     )
 
 

@@ -17,12 +17,6 @@ from harness.errors import ConfigError, HarnessError
 from harness.report.compare_runs import compare_runs, render_comparison
 from harness.report.examples import load_examples, render_html
 from harness.report.leaderboard import build_leaderboard, render_leaderboard
-from harness.report.plots import (
-    comparison_series,
-    figure_png_base64,
-    leaderboard_series,
-    success_figure,
-)
 from harness.store.queries import RunFilter, require_runs, run_record, trial_counts
 from harness.store.session import Store
 
@@ -84,6 +78,15 @@ def build_report(
     """
     if out_dir.exists() and not out_dir.is_dir():
         raise ConfigError("report.out", f"{out_dir} exists and is not a folder")
+    # matplotlib is imported here, not with the module: it costs the other commands half a
+    # second of start-up
+    from harness.report.plots import (
+        comparison_series,
+        figure_png_base64,
+        leaderboard_series,
+        success_figure,
+    )
+
     runs_html, run_ids = _runs_table(store, flt)
     lb = build_leaderboard(store, flt)
     parts = [

@@ -24,7 +24,6 @@ from typing import Any
 
 import numpy as np
 
-from harness.attack.similarity import to_scale
 from harness.errors import ConfigError, HarnessError
 from harness.regimes.spec import regime_label
 from harness.report.stats import wilson_interval
@@ -32,12 +31,13 @@ from harness.report.tables import number as _num
 from harness.report.tables import percent as _pct
 from harness.report.tables import render_table
 from harness.store.queries import (
+    CellSums,
     RunFilter,
     TrialStat,
+    cell_sums,
     get_run,
     require_runs,
     run_bin_ranges,
-    trial_stats,
 )
 from harness.store.schema import Run
 from harness.store.session import Store
@@ -113,32 +113,30 @@ class CellStats:
         return self.similarity_angular if scale == "angular" else self.similarity
 
 
-def _mean(values: Sequence[float]) -> float | None:
-    return float(np.mean(values)) if len(values) else None
+def _ratio(total: float, count: int) -> float | None:
+    return total / count if count else None
 
 
-def aggregate(trials: Iterable[TrialStat]) -> CellStats:
-    """Reduce trials to the numbers of the counting rules in this module's docstring."""
-    trials = list(trials)
-    skipped = sum(t.outcome == SKIPPED for t in trials)
-    errors = sum(t.outcome == ERROR for t in trials)
-    attempted = [t for t in trials if t.outcome not in (SKIPPED, ERROR)]
-    wins = [t for t in attempted if t.outcome == SUCCESS]
-    n, k = len(attempted), len(wins)
+def combine(cells: Iterable[CellSums]) -> CellStats:
+    """Reduce the per (run, bin) sums of some trials to the numbers of the counting rules in
+    this module's docstring (sums add up, so any set of cells gives its trials' numbers)."""
+    cells = list(cells)
+
+    def total(field: str) -> Any:
+        return sum(getattr(c, field) for c in cells)
+
+    n_trials, skipped, errors, k = (
+        total("n_trials"), total("n_skipped"), total("n_errors"), total("successes")
+    )  # fmt: skip
+    n = n_trials - skipped - errors
     if n:
         low, high = wilson_interval(k, n)
         rate = k / n
     else:
         low = high = rate = math.nan
-    sims = [float(t.similarity) for t in wins if t.similarity is not None]
-    rates = [
-        float(t.change_rate) if t.change_rate is not None else t.n_changed / t.n_words
-        for t in wins
-        if t.change_rate is not None or t.n_words
-    ]
-    words = sum(t.n_words for t in wins)
+    sim_n, words = total("similarity_n"), total("words_sum")
     return CellStats(
-        n_trials=len(trials),
+        n_trials=n_trials,
         n_skipped=skipped,
         n_errors=errors,
         n=n,
@@ -146,14 +144,57 @@ def aggregate(trials: Iterable[TrialStat]) -> CellStats:
         rate=rate,
         ci_low=float(low),
         ci_high=float(high),
-        similarity=_mean(sims),
-        similarity_angular=_mean([float(s) for s in to_scale(np.asarray(sims), "angular")]),
-        change_rate_mean=_mean(rates),
-        change_rate_pooled=sum(t.n_changed for t in wins) / words if words else None,
-        queries_per_trial=_mean([t.logical_queries for t in attempted]),
-        forward_passes_per_trial=_mean([t.forward_passes for t in attempted]),
-        seconds_per_trial=_mean([t.wall_seconds for t in attempted]),
+        similarity=_ratio(total("similarity_sum"), sim_n),
+        similarity_angular=_ratio(total("angular_sum"), sim_n),
+        change_rate_mean=_ratio(total("rate_sum"), total("rate_n")),
+        change_rate_pooled=total("changed_sum") / words if words else None,
+        queries_per_trial=_ratio(total("queries_sum"), n),
+        forward_passes_per_trial=_ratio(total("passes_sum"), n),
+        seconds_per_trial=_ratio(total("seconds_sum"), n),
     )
+
+
+def sums_of(trials: Iterable[TrialStat], run_id: int = 0, bin_index: int = 0) -> CellSums:
+    """The :class:`CellSums` of trials already loaded (what :func:`cell_sums` computes in
+    the database), by the same rules."""
+    trials = list(trials)
+    wins = [t for t in trials if t.outcome == SUCCESS]
+    attempted = [t for t in trials if t.outcome not in (SKIPPED, ERROR)]
+    sims = [float(t.similarity) for t in wins if t.similarity is not None]
+    rates = [
+        float(t.change_rate) if t.change_rate is not None else t.n_changed / t.n_words
+        for t in wins
+        if t.change_rate is not None or t.n_words
+    ]
+    return CellSums(
+        run_id=run_id,
+        bin_index=bin_index,
+        n_trials=len(trials),
+        n_skipped=sum(t.outcome == SKIPPED for t in trials),
+        n_errors=sum(t.outcome == ERROR for t in trials),
+        successes=len(wins),
+        similarity_sum=sum(sims),
+        similarity_n=len(sims),
+        angular_sum=float(to_angular(np.asarray(sims)).sum()),
+        rate_sum=sum(rates),
+        rate_n=len(rates),
+        changed_sum=sum(t.n_changed for t in wins),
+        words_sum=sum(t.n_words for t in wins),
+        queries_sum=sum(t.logical_queries for t in attempted),
+        passes_sum=sum(t.forward_passes for t in attempted),
+        seconds_sum=sum(t.wall_seconds for t in attempted),
+    )
+
+
+def aggregate(trials: Iterable[TrialStat]) -> CellStats:
+    """The numbers of some loaded trials (:func:`combine` of their sums)."""
+    return combine([sums_of(trials)])
+
+
+def to_angular(cos: np.ndarray) -> np.ndarray:
+    """1 − arccos(clip(cos, −1, 1))/π, the angular scale (as the attack's similarity module
+    defines it; written here so the tables need not import the attack)."""
+    return 1.0 - np.arccos(np.clip(np.asarray(cos, dtype=np.float64), -1.0, 1.0)) / np.pi
 
 
 def freq_label(lo: int, hi: int) -> str:
@@ -210,6 +251,13 @@ def _field_of(run: Run, name: str) -> Any:
     return run.corpus_name if name == "dataset" else getattr(run, name)
 
 
+def _training_of(run: Run) -> str:
+    """The training regime of the model a run attacked, as tables name it (``plain`` for
+    none, or a run without a recorded model); runs of one trained model share it."""
+    model = run.trained_model
+    return regime_label((model.config or {}).get("training") if model is not None else None)
+
+
 def _group_key(run: Run) -> tuple[Any, ...]:
     return tuple(_field_of(run, f) for f in GROUP_FIELDS)
 
@@ -220,26 +268,27 @@ def _sort_key(key: tuple[Any, ...]) -> tuple[tuple[bool, str], ...]:
 
 
 def build_leaderboard(store: Store, flt: RunFilter) -> Leaderboard:
-    """Aggregate the selected runs' trials by group and frequency bin."""
+    """Aggregate the selected runs' trials by group and frequency bin (the database sums
+    each (run, bin); the groups add the sums up)."""
     with store.read() as s:
         runs = require_runs(s, flt)
-        stats = trial_stats(s, [r.id for r in runs])
+        sums = cell_sums(s, [r.id for r in runs])
         groups: dict[tuple[Any, ...], list[Run]] = defaultdict(list)
         for run in runs:
             groups[_group_key(run)].append(run)
         shown = [
             f for f in GROUP_FIELDS if f in ALWAYS_SHOWN or len({_field_of(r, f) for r in runs}) > 1
         ]
-        by_run: dict[int, list[TrialStat]] = defaultdict(list)
-        for t in stats:
-            by_run[t.run_id].append(t)
+        by_run: dict[int, list[CellSums]] = defaultdict(list)
+        for c in sums:
+            by_run[c.run_id].append(c)
         rows = []
         for key in sorted(groups, key=_sort_key):
             members = groups[key]
-            trials = [t for r in members for t in by_run[r.id]]
-            per_bin: dict[int, list[TrialStat]] = defaultdict(list)
-            for t in trials:
-                per_bin[t.bin_index].append(t)
+            cells = [c for r in members for c in by_run[r.id]]
+            per_bin: dict[int, list[CellSums]] = defaultdict(list)
+            for c in cells:
+                per_bin[c.bin_index].append(c)
             ranges: dict[int, tuple[int, int]] = {}
             for r in members:
                 for i, (lo, hi) in run_bin_ranges(r).items():
@@ -249,15 +298,13 @@ def build_leaderboard(store: Store, flt: RunFilter) -> Leaderboard:
                 LeaderboardRow(
                     key=dict(zip(GROUP_FIELDS, key, strict=True)),
                     run_ids=[r.id for r in members],
-                    bins={i: aggregate(ts) for i, ts in sorted(per_bin.items())},
+                    bins={i: combine(cs) for i, cs in sorted(per_bin.items())},
                     bin_ranges=ranges,
-                    overall=aggregate(trials),
-                    training=regime_label(
-                        (members[0].config or {}).get("model_spec", {}).get("training")
-                    ),
+                    overall=combine(cells),
+                    training=_training_of(members[0]),
                 )
             )
-    if not stats:
+    if not sums:
         raise HarnessError(f"the selected runs have no trials yet ({flt.describe()})")
     indices = sorted({i for r in rows for i in r.bins})
     lb = Leaderboard(rows, indices, shown, flt.describe())
@@ -511,16 +558,16 @@ def render_run_summary(
     """Per-bin table of one run; ``eval`` prints it when a campaign ends."""
     with store.read() as s:
         run = get_run(s, run_id)
-        stats = trial_stats(s, [run_id])
+        sums = cell_sums(s, [run_id])
         ranges = run_bin_ranges(run)
         header = (
             f"Run {run.id}: {run.corpus_name} / {run.model} / {run.loss} / {run.weighting},"
             f" {run.attack} attack{' with clustering' if run.cluster else ''}, k={run.k}"
             f" ({run.status}); similarity on the {scale} scale"
         )
-    per_bin: dict[int, list[TrialStat]] = defaultdict(list)
-    for t in stats:
-        per_bin[t.bin_index].append(t)
+    per_bin: dict[int, list[CellSums]] = defaultdict(list)
+    for c in sums:
+        per_bin[c.bin_index].append(c)
     headers = [
         "bin",
         "frequency",
@@ -537,9 +584,9 @@ def render_run_summary(
     ]
     rows = []
     cells = [(str(i), per_bin[i]) for i in sorted(set(per_bin) | set(ranges))]
-    cells.append(("all", stats))
-    for name, ts in cells:
-        c = aggregate(ts)
+    cells.append(("all", sums))
+    for name, cs in cells:
+        c = combine(cs)
         rng = ranges.get(int(name)) if name != "all" else None
         rows.append(
             [

@@ -7,12 +7,14 @@ full configuration and its hash, the seed, package versions and the checkpoint's
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
     DateTime,
     Dialect,
@@ -29,7 +31,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 from harness.vocab import AttackKind, Outcome, RunStatus, Weighting, values
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 OUTCOMES = values(Outcome)
 """The closed set of trial outcomes (docs/method.md, 'Trial outcomes')."""
@@ -69,8 +71,53 @@ class VocabString(TypeDecorator[str]):
         return value
 
 
+class JSONText(TypeDecorator[Any]):
+    """JSON kept as its text, as SQLite keeps it: what PostgreSQL's JSON columns hold.
+
+    PostgreSQL's ``json`` type refuses ``NaN`` and ``Infinity``, which a metric with nothing
+    to average over is; stored as text, every value reads back exactly as SQLite gives it.
+    (Cast with ``::json`` to use PostgreSQL's JSON operators in a user's SQL query.)
+    """
+
+    impl = Text
+    cache_ok = True
+
+    def process_bind_param(self, value: Any, dialect: Dialect) -> str:
+        return json.dumps(value)
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> Any:
+        return None if value is None else json.loads(value)
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """A timestamp written in UTC and read back as naive UTC on every backend (SQLite drops
+    the zone; PostgreSQL's ``timestamptz`` answers in the session's zone)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
+        if value is not None and value.tzinfo is not None:
+            return value.astimezone(UTC).replace(tzinfo=None)
+        return value
+
+
+PortableJSON = JSON().with_variant(JSONText(), "postgresql")
+
+
+def free_text(length: int) -> String:
+    """A column for text from the data (document ids, words, corpus names): VARCHAR(length)
+    on SQLite, which never enforces the length, TEXT on PostgreSQL, which would refuse a
+    longer value that SQLite keeps."""
+    return String(length).with_variant(Text(), "postgresql")  # type: ignore[return-value]
+
+
+SEED = Integer().with_variant(BigInteger(), "postgresql")
+"""Seeds are any non-negative integer the user gives; PostgreSQL's INTEGER stops at 2**31."""
+
+
 class Base(DeclarativeBase):
-    type_annotation_map = {dict[str, Any]: JSON, list[Any]: JSON}
+    type_annotation_map = {dict[str, Any]: PortableJSON, list[Any]: PortableJSON}
 
 
 class SchemaVersion(Base):
@@ -78,7 +125,7 @@ class SchemaVersion(Base):
 
     __tablename__ = "schema_version"
     version: Mapped[int] = mapped_column(Integer, primary_key=True)
-    applied_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    applied_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
 class TrainedModel(Base):
@@ -87,9 +134,9 @@ class TrainedModel(Base):
     __tablename__ = "trained_models"
     id: Mapped[int] = mapped_column(primary_key=True)
     spec_hash: Mapped[str] = mapped_column(String(64), unique=True, index=True)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     dataset: Mapped[str] = mapped_column(String(100), index=True)
-    corpus: Mapped[str | None] = mapped_column(String(200))
+    corpus: Mapped[str | None] = mapped_column(free_text(200))
     """The corpus's own name (its folder's, or ``name=``); ``dataset`` is the plugin's."""
     dataset_fingerprint: Mapped[str] = mapped_column(String(64))
     model: Mapped[str] = mapped_column(String(100), index=True)
@@ -97,7 +144,7 @@ class TrainedModel(Base):
     loss: Mapped[str] = mapped_column(String(100))
     weighting: Mapped[str] = mapped_column(VocabString(Weighting, 20))
     loss_options: Mapped[dict[str, Any]] = mapped_column(default=dict)
-    seed: Mapped[int] = mapped_column(Integer)
+    seed: Mapped[int] = mapped_column(SEED)
     checkpoint_path: Mapped[str] = mapped_column(Text)
     checkpoint_hash: Mapped[str] = mapped_column(String(64))
     metrics: Mapped[dict[str, Any]] = mapped_column(default=dict)
@@ -122,12 +169,12 @@ class Run(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     config_hash: Mapped[str] = mapped_column(String(64), index=True)
     config: Mapped[dict[str, Any]] = mapped_column()
-    seed: Mapped[int] = mapped_column(Integer)
+    seed: Mapped[int] = mapped_column(SEED)
     status: Mapped[str] = mapped_column(VocabString(RunStatus, 20), default=RunStatus.RUNNING)
-    started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
-    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     dataset: Mapped[str] = mapped_column(String(100), index=True)
-    corpus: Mapped[str | None] = mapped_column(String(200))
+    corpus: Mapped[str | None] = mapped_column(free_text(200))
     """The corpus's own name (its folder's, or ``name=``); ``dataset`` is the plugin's."""
     model: Mapped[str] = mapped_column(String(100), index=True)
     loss: Mapped[str] = mapped_column(String(100))
@@ -160,11 +207,37 @@ class Trial(Base):
     __table_args__ = (
         UniqueConstraint("run_id", "trial_index", name="uq_trial_run_index"),
         Index("ix_trials_run_bin", "run_id", "bin_index"),
+        Index(
+            "ix_trials_run_bin_stats",
+            "run_id",
+            "bin_index",
+            "outcome",
+            "similarity",
+            "change_rate",
+            "n_words",
+            "n_changed",
+            "logical_queries",
+            "forward_passes",
+            "wall_seconds",
+        ),
+        Index(
+            "ix_trials_run_pairs",
+            "run_id",
+            "trial_index",
+            "sample_id",
+            "target_labels",
+            "bin_index",
+            "outcome",
+        ).ddl_if(dialect="sqlite"),
     )
+    """``ix_trials_run_bin_stats`` covers every column the leaderboard sums, and
+    ``ix_trials_run_pairs`` every column ``compare`` pairs trials by, so either reads a
+    run's trials from the index, not from the rows with their texts (schema version 3). The
+    second is SQLite's only: PostgreSQL's ``json`` type has no ordering to index."""
     id: Mapped[int] = mapped_column(primary_key=True)
     run_id: Mapped[int] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"))
     trial_index: Mapped[int] = mapped_column(Integer)
-    sample_id: Mapped[str] = mapped_column(String(200))
+    sample_id: Mapped[str] = mapped_column(free_text(200))
     target_labels: Mapped[list[Any]] = mapped_column()
     target_names: Mapped[list[Any]] = mapped_column()
     label_freq: Mapped[int] = mapped_column(Integer)
@@ -186,7 +259,7 @@ class Trial(Base):
     adversarial_text: Mapped[str | None] = mapped_column(Text)
     wall_seconds: Mapped[float] = mapped_column(Float, default=0.0)
     error_message: Mapped[str | None] = mapped_column(Text)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     run: Mapped[Run] = relationship(back_populates="trials")
     substitutions: Mapped[list[Substitution]] = relationship(
@@ -202,8 +275,8 @@ class Substitution(Base):
     trial_id: Mapped[int] = mapped_column(ForeignKey("trials.id", ondelete="CASCADE"), index=True)
     step: Mapped[int] = mapped_column(Integer)
     position: Mapped[int] = mapped_column(Integer)
-    old_word: Mapped[str] = mapped_column(String(200))
-    new_word: Mapped[str] = mapped_column(String(200))
+    old_word: Mapped[str] = mapped_column(free_text(200))
+    new_word: Mapped[str] = mapped_column(free_text(200))
     gain: Mapped[float] = mapped_column(Float)
 
     trial: Mapped[Trial] = relationship(back_populates="substitutions")

@@ -17,12 +17,12 @@ from typing import Any, TypeVar
 
 from sqlalchemy import Engine, create_engine, inspect, select, text
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import OperationalError, SQLAlchemyError
+from sqlalchemy.exc import ArgumentError, OperationalError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from harness.errors import StoreError
-from harness.store.dialect import Rows, dialect_for
-from harness.store.schema import SCHEMA_VERSION, Base, SchemaVersion
+from harness.store.dialect import Rows, dialect_for, shown
+from harness.store.schema import SCHEMA_VERSION, Base, SchemaVersion, free_text
 
 T = TypeVar("T")
 
@@ -35,7 +35,7 @@ def normalise_url(db: str) -> str:
 
 
 def _explain(exc: BaseException, url: str) -> StoreError:
-    msg = str(getattr(exc, "orig", exc))
+    msg = " ".join(str(getattr(exc, "orig", exc)).split())  # a server's message: one line
     low = msg.lower()
     if "readonly" in low or "read-only" in low:
         return StoreError(f"{url}: the database is read-only ({msg}); committed rows are intact")
@@ -50,15 +50,24 @@ def _explain(exc: BaseException, url: str) -> StoreError:
 
 def _is_lock(exc: BaseException) -> bool:
     low = str(getattr(exc, "orig", exc)).lower()
-    return "locked" in low or "busy" in low
+    transient = ("locked", "busy", "deadlock detected", "could not serialize access")
+    return any(word in low for word in transient)
 
 
 def _add_corpus_columns(conn: Any) -> None:
     """Version 2: the corpus's own name beside the dataset plugin's, on runs and models
     (a database created at version 1 by this code already has them)."""
+    kind = free_text(200).compile(dialect=conn.dialect)
     for table in ("runs", "trained_models"):
         if "corpus" not in {c["name"] for c in inspect(conn).get_columns(table)}:
-            conn.execute(text(f"ALTER TABLE {table} ADD COLUMN corpus VARCHAR(200)"))
+            conn.execute(text(f"ALTER TABLE {table} ADD COLUMN corpus {kind}"))
+
+
+def _add_report_indexes(conn: Any) -> None:
+    """Version 3: the covering index the leaderboard aggregates from (a database created
+    at an earlier version by this code already has it)."""
+    for index in Base.metadata.tables["trials"].indexes:
+        index.create(conn, checkfirst=True)
 
 
 # Migrations: version -> function(connection). Version 1 is the initial schema, created
@@ -66,6 +75,7 @@ def _add_corpus_columns(conn: Any) -> None:
 MIGRATIONS: dict[int, Callable[[Any], None]] = {
     1: lambda conn: Base.metadata.create_all(conn),
     2: _add_corpus_columns,
+    3: _add_report_indexes,
 }
 
 
@@ -74,18 +84,26 @@ class Store:
 
     def __init__(self, db: str, *, create: bool = True):
         self.url = normalise_url(db)
-        self.dialect = dialect_for(make_url(self.url))
+        try:
+            url = make_url(self.url)
+        except (ArgumentError, ValueError) as exc:
+            raise StoreError(f"{db!r} is neither a file path nor a database URL ({exc})") from None
+        self.shown_url = shown(url)
+        """The URL as messages show it (password hidden)."""
+        self.dialect = dialect_for(url)
         self.path = self.dialect.path
         if self.path is not None:
             if not create and not self.path.exists():
                 raise StoreError(f"{self.path}: no results database here (run an eval first)")
             if create and not self.path.parent.exists():
                 raise StoreError(f"{self.path}: folder {self.path.parent} does not exist")
-        self.engine: Engine = create_engine(self.url, **self.dialect.engine_options())
+        self.engine: Engine = create_engine(self.dialect.url, **self.dialect.engine_options())
         self.dialect.prepare(self.engine)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
         if create:
             self.migrate()
+        elif self.path is None and self.version() == 0:
+            raise StoreError(f"{self.shown_url}: no results tables here (run an eval first)")
 
     # -- schema -------------------------------------------------------------------------
     def version(self) -> int:
@@ -96,14 +114,14 @@ class Store:
                 v = s.scalar(select(SchemaVersion.version).order_by(SchemaVersion.version.desc()))
             return int(v or 0)
         except SQLAlchemyError as exc:
-            raise _explain(exc, self.url) from exc
+            raise _explain(exc, self.shown_url) from exc
 
     def migrate(self) -> None:
         """Upgrade the schema to SCHEMA_VERSION, one migration per transaction."""
         current = self.version()
         if current > SCHEMA_VERSION:
             raise StoreError(
-                f"{self.url}: schema version {current} is newer than this harness "
+                f"{self.shown_url}: schema version {current} is newer than this harness "
                 f"understands ({SCHEMA_VERSION}); upgrade xmtc-harness"
             )
         for version in range(current + 1, SCHEMA_VERSION + 1):
@@ -136,9 +154,9 @@ class Store:
                     time.sleep(delay + random.random() * delay)
                     delay = min(delay * 2, 2.0)
                     continue
-                raise _explain(exc, self.url) from exc
+                raise _explain(exc, self.shown_url) from exc
             except SQLAlchemyError as exc:
-                raise _explain(exc, self.url) from exc
+                raise _explain(exc, self.shown_url) from exc
         raise AssertionError("unreachable")
 
     def write(self, fn: Callable[[Session], T]) -> T:
@@ -169,7 +187,7 @@ class Store:
         try:
             yield s
         except OperationalError as exc:
-            raise _explain(exc, self.url) from exc
+            raise _explain(exc, self.shown_url) from exc
         finally:
             # close() ends the transaction without writing anything, and, unlike rollback(),
             # does not expire the loaded rows: callers keep using them after the block.

@@ -153,7 +153,7 @@ def search_path() -> list[Path]:
     out: list[Path] = []
     if os.environ.get(ENV_DATA):
         out.append(Path(os.environ[ENV_DATA]).expanduser() / NAME)
-    out += [Path("data") / NAME, Path("..") / "shared" / "data" / NAME, cache_dir()]
+    out += [Path("data") / NAME, cache_dir()]
     return [p.absolute() for p in out]
 
 

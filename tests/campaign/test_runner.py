@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import pytest
@@ -116,3 +117,33 @@ def test_negative_attack_with_clusters(tmp_path: Path) -> None:
                 probs = model.predict_proba([tokenize(t.adversarial_text)])
                 assert Goal("negative", tuple(t.target_labels), run.k).is_met(probs)[0]
     assert list((tmp_path / "cache").glob("clusters-synthetic-*.json"))
+
+
+def test_paired_campaign_attacks_pairs_both_models_predict_and_caches_both(
+    tmp_path: Path,
+) -> None:
+    """``--paired-with model:ID``: every drawn target is a true label inside both models'
+    top-k, and both models' test predictions are cached under their checkpoints."""
+    from harness.campaign.predictions import cache_path, load_predictions
+
+    _eval(tmp_path, "--attack", "positive", "--limit", "1")
+    shutil.rmtree(tmp_path / "cache")  # the partner's predictions are cached by the paired run
+    _eval(tmp_path, "--attack", "positive", "--loss", "squared-hinge", "--paired-with", "model:1")
+    store = open_store(str(tmp_path / "r.db"), create=False)
+    corpus = load_registry().build("dataset", "synthetic", SYNTH_OPTS).load()
+    row_of = {d.doc_id: i for i, d in enumerate(corpus.test)}
+    with store.read() as s:
+        first, second = s.scalars(select(TrainedModel).order_by(TrainedModel.id)).all()
+        run = s.scalars(select(Run).where(Run.trained_model_id == second.id)).one()
+        trials = s.scalars(select(Trial).where(Trial.run_id == run.id)).all()
+    assert run.config["paired_with"] == ["model:1"] and trials
+    tops = []
+    for tm in (first, second):
+        path = cache_path(tmp_path / "cache", tm.checkpoint_hash, 100)
+        pred = load_predictions(path, len(corpus.test), corpus.n_labels, 100)
+        assert pred is not None, path
+        tops.append(pred.top(run.k))
+    for t in trials:
+        row, target = row_of[t.sample_id], t.target_labels[0]
+        assert target in corpus.test[row].labels
+        assert all(target in top[row] for top in tops)

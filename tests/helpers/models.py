@@ -113,3 +113,18 @@ def check_common_contract(model, corpus: Corpus) -> None:
         top = int(np.argmax(probs[0]))
         sal = model.word_saliency(words, [top], 1.0)
         assert sal.shape == (len(words),) and np.all(sal >= 0) and sal.max() > 0
+
+
+def random_tfidf(seed: int, n_words: int, n_docs: int, doc_len: int = 30):
+    """A TF-IDF vectoriser (sublinear, as ``linear`` fits it) over random documents of
+    ``w0..w{n_words-1}``: the generator, the fitted vectoriser and the documents."""
+    from sklearn.feature_extraction.text import TfidfVectorizer
+
+    rng = np.random.default_rng(seed)
+    words = [f"w{i}" for i in range(n_words)]
+    docs = [[words[j] for j in rng.integers(0, n_words, doc_len)] for _ in range(n_docs)]
+    vec = TfidfVectorizer(
+        analyzer=lambda d: [w.lower() for w in d], sublinear_tf=True, dtype=np.float32
+    )
+    vec.fit(docs)
+    return rng, vec, docs

@@ -144,8 +144,9 @@ def _run(**kw: object) -> Run:
     return Run(**base)  # type: ignore[arg-type]
 
 
-def build_report_db(path: Path, per_bin: int = 30) -> Store:
-    """Write the four runs described in the module docstring and return the open store."""
+def build_report_db(path: Path | str, per_bin: int = 30) -> Store:
+    """Write the four runs described in the module docstring into the results database at
+    ``path`` (a SQLite file, or a database URL) and return the open store."""
     store = open_store(str(path))
     rng = np.random.default_rng(1234)
     pairs = [

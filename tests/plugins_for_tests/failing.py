@@ -6,10 +6,14 @@
 ``fail_nth``-th document it is started on in a process raises ``RuntimeError``.
 The campaign starts the similarity constraint once per trial, in plan order, so on a fresh
 run ``flaky-sim`` with ``fail_nth=N`` fails exactly trial_index N-1.
+``doomed-glove`` (substituter) is GloVe, except that it raises ``RuntimeError`` on every
+document whose words' CRC-32 is a multiple of ``every``: it fails on the same documents
+whichever process runs them, in any order (what a distributed run is compared on).
 """
 
 from __future__ import annotations
 
+import zlib
 from collections.abc import Sequence
 
 import numpy as np
@@ -19,6 +23,7 @@ from harness.components import Component, Option
 from plugins.substituters.glove import build as build_glove
 
 MESSAGE = "flaky test plugin refuses document number"
+DOOMED = "doomed test plugin refuses the document with CRC-32"
 
 
 class FlakyGlove:
@@ -31,6 +36,18 @@ class FlakyGlove:
         self.started += 1
         if self.started == self.fail_nth:
             raise RuntimeError(f"{MESSAGE} {self.started} ({' '.join(original[:3])} ...)")
+        return self.inner.start(original)
+
+
+class DoomedGlove:
+    def __init__(self, every: int, k: int):
+        self.inner = build_glove(k=k)
+        self.every = every
+
+    def start(self, original: list[str]):
+        digest = zlib.crc32(" ".join(original).encode())
+        if digest % self.every == 0:
+            raise RuntimeError(f"{DOOMED} {digest:08x} ({' '.join(original[:3])} ...)")
         return self.inner.start(original)
 
 
@@ -68,7 +85,14 @@ def xmtc_register_substituters() -> list[Component]:
             description="glove, but raises on the fail_nth document (tests only)",
             factory=FlakyGlove,
             options=(Option("fail_nth", int, 2, min=1), Option("k", int, 16, min=1)),
-        )
+        ),
+        Component(
+            kind="substituter",
+            name="doomed-glove",
+            description="glove, but raises on documents whose CRC-32 divides by every (tests)",
+            factory=DoomedGlove,
+            options=(Option("every", int, 3, min=1), Option("k", int, 16, min=1)),
+        ),
     ]
 
 

@@ -1,17 +1,60 @@
-"""Test-only event plugin: sleeps after every recorded trial.
+"""Test-only plugins that pace a campaign.
 
 The kill test needs trials that take a known minimum time, whatever the machine's speed;
 implementing the ``xmtc_trial_recorded`` event hook (after the commit) paces the campaign
 without touching the attack itself. ``XMTC_TEST_TRIAL_PAUSE`` sets the pause in seconds.
+
+That hook runs in the driver. The Ray fault tests need the pause where the trial runs, in
+a worker: ``paced-sim`` (similarity) sleeps ``pause`` seconds when it is started on a
+document (once per trial) and then accepts every text with similarity 1.0.
 """
 
 from __future__ import annotations
 
 import os
 import time
+from collections.abc import Sequence
 from typing import Any
 
+import numpy as np
+
 from harness import hookimpl
+from harness.components import Component, Option
+
+
+class _Accepting:
+    def check(self, texts: Sequence[list[str]], n_changed: Sequence[int]) -> np.ndarray:
+        return np.ones(len(texts), dtype=bool)
+
+    def max_changes(self) -> int | None:
+        return None
+
+    def similarity(self, texts: Sequence[list[str]]) -> np.ndarray:
+        return np.ones(len(texts))
+
+
+class PacedSimilarity:
+    name = "paced-sim"
+
+    def __init__(self, pause: float):
+        self.pause = pause
+
+    def start(self, original: list[str]) -> _Accepting:
+        time.sleep(self.pause)
+        return _Accepting()
+
+
+@hookimpl
+def xmtc_register_similarity_constraints() -> list[Component]:
+    return [
+        Component(
+            kind="similarity",
+            name="paced-sim",
+            description="accepts everything after sleeping pause seconds per trial (tests only)",
+            factory=PacedSimilarity,
+            options=(Option("pause", float, 0.5, min=0.0),),
+        )
+    ]
 
 
 @hookimpl

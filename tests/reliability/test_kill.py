@@ -4,39 +4,27 @@ the planned trial set.
 One campaign is killed several times — at seeded random moments during start-up and
 training, during sampling/early trials, and right after a trial's commit (the test polls
 the trial count and kills the moment it rises) — and after every kill the database must
-pass ``PRAGMA integrity_check``, hold no partial trial, and hold no trial twice. The last
-run of the same command completes the set 0..n_planned-1 in the same run row.
+pass ``PRAGMA integrity_check`` (SQLite), hold no partial trial, and hold no trial twice. The
+last run of the same command completes the set 0..n_planned-1 in the same run row. On both
+backends: a SQLite file, and a PostgreSQL database on a real server (where the server rolls
+back the killed client's open transaction).
 """
 
 from __future__ import annotations
 
 import random
 import signal
-import sqlite3
 import time
 from pathlib import Path
 
 from tests.helpers.cli import eval_args, popen_cli, run_cli
-from tests.helpers.damage import count, runs, trial_indices, trial_problems
+from tests.helpers.damage import Db, count, runs, trial_indices, trial_problems, try_count
 
 SEED = 20240607
 DEADLINE = 120.0  # seconds any one phase may wait for its moment
 PACING = "tests.plugins_for_tests.pacing"
 """Every trial takes at least 0.4 s (an event plugin sleeps after each commit), so the
 plan of 24 trials cannot finish between two kills however fast the machine is."""
-
-
-def _try_count(db: Path, sql: str) -> int | None:
-    if not db.exists():
-        return None
-    try:
-        con = sqlite3.connect(f"{db.resolve().as_uri()}?mode=ro", uri=True, timeout=0.2)
-        try:
-            return int(con.execute(sql).fetchone()[0])
-        finally:
-            con.close()
-    except sqlite3.Error:
-        return None  # not created yet, or the schema is being written
 
 
 def _wait_for(proc, cond, what: str) -> None:
@@ -58,31 +46,33 @@ def _kill(proc) -> None:
     assert proc.returncode == -signal.SIGKILL
 
 
-def _check_sound(db: Path, moment: str) -> None:
+def _check_sound(db: Db, moment: str) -> None:
     assert trial_problems(db) == [], moment  # integrity_check ok, no partial trial
     for run_id, idx in trial_indices(db).items():
         assert len(idx) == len(set(idx)), f"{moment}: run {run_id} stores a trial twice"
 
 
-def test_sigkill_anywhere_then_resume_completes_exactly_the_plan(tmp_path: Path) -> None:
+def test_sigkill_anywhere_then_resume_completes_exactly_the_plan(
+    tmp_path: Path, any_db: str
+) -> None:
     rng = random.Random(SEED)
-    db = tmp_path / "results.db"
-    args = eval_args(tmp_path, "--samples-per-bin", "2", plugins=[PACING])
+    db: Db = any_db if "://" in any_db else Path(any_db)
+    args = eval_args(tmp_path, "--samples-per-bin", "2", plugins=[PACING], db=any_db)
     seen: list[str] = []
 
     # 1. Start-up / dataset / training: a seeded random moment after the database exists
     #    (the store is opened first), before any run row.
     proc = popen_cli(args, cwd=tmp_path)
-    _wait_for(proc, lambda: _try_count(db, "SELECT COUNT(*) FROM schema_version"), "the store")
+    _wait_for(proc, lambda: try_count(db, "SELECT COUNT(*) FROM schema_version"), "the store")
     time.sleep(rng.uniform(0.5, 4.0))
-    if _try_count(db, "SELECT COUNT(*) FROM runs") == 0:
+    if try_count(db, "SELECT COUNT(*) FROM runs") == 0:
         seen.append("before the run row")
     _kill(proc)
     _check_sound(db, "killed during start-up/training")
 
     # 2. Planning / first trials: a seeded random moment after the run row is written.
     proc = popen_cli(args, cwd=tmp_path)
-    _wait_for(proc, lambda: (_try_count(db, "SELECT COUNT(*) FROM runs") or 0) > 0, "a run")
+    _wait_for(proc, lambda: (try_count(db, "SELECT COUNT(*) FROM runs") or 0) > 0, "a run")
     time.sleep(rng.uniform(0.0, 1.5))
     _kill(proc)
     _check_sound(db, "killed after the run row")
@@ -95,7 +85,7 @@ def test_sigkill_anywhere_then_resume_completes_exactly_the_plan(tmp_path: Path)
         proc = popen_cli(args, cwd=tmp_path)
 
         def rose(before: int = before) -> bool:
-            return (_try_count(db, "SELECT COUNT(*) FROM trials") or 0) > before
+            return (try_count(db, "SELECT COUNT(*) FROM trials") or 0) > before
 
         _wait_for(proc, rose, "a trial commit")
         time.sleep(extra_delay)

@@ -43,6 +43,15 @@ def test_mcnemar_matches_statsmodels(b: int, c: int) -> None:
     assert mcnemar_exact(b, c) == pytest.approx(want, rel=1e-9)
 
 
+def test_mcnemar_equals_scipy_binomtest_over_a_grid() -> None:
+    from scipy.stats import binomtest
+
+    for n in (1, 2, 3, 10, 51, 200, 1500):
+        for b in sorted({0, 1, n // 4, n // 2, (n + 1) // 2, n - 1, n}):
+            want = binomtest(b, n, 0.5, alternative="two-sided").pvalue
+            assert mcnemar_exact(b, n - b) == pytest.approx(want, rel=1e-10, abs=1e-300)
+
+
 def test_mcnemar_no_discordant_pairs_and_bad_input() -> None:
     assert mcnemar_exact(0, 0) == 1.0
     assert mcnemar_exact(0, 12) < 0.001

@@ -86,17 +86,19 @@ def test_pickled_checkpoint_through_the_cli(trained: Path) -> None:
 
 def test_pickled_topk_cache_is_recomputed_not_unpickled(trained: Path) -> None:
     marker = trained / "UNPICKLED-CACHE"
-    caches = sorted((trained / "cache").glob("topk-*.npy"))
+    caches = sorted((trained / "cache").glob("predictions-*.npz"))
     assert caches
     for cache in caches:
-        np.save(cache, np.array([Payload(marker)], dtype=object), allow_pickle=True)
+        payload = np.array([Payload(marker)], dtype=object)
+        np.savez(cache, format=np.int64(1), n_labels=np.int64(1), indices=payload, scores=payload)
     res = run_cli(eval_args(trained, "--limit", "1"), cwd=trained)
     assert res.returncode == 0, res.stderr
     assert not marker.exists()
     rewritten = []
-    for cache in caches:  # the current checkpoint's cache is rewritten as plain integers
+    for cache in caches:  # the current checkpoint's cache is rewritten as plain numbers
         try:
-            rewritten.append(np.load(cache, allow_pickle=False).dtype.kind)
+            with np.load(cache, allow_pickle=False) as f:
+                rewritten.append((f["indices"].dtype.kind, f["scores"].dtype.kind))
         except ValueError:
             pass  # a stale cache of an earlier checkpoint, left alone and never unpickled
-    assert rewritten == ["i"]
+    assert rewritten == [("i", "f")]

@@ -1,4 +1,8 @@
-"""The results database: schema version, WAL, read-only user SQL, clear write errors."""
+"""The results database: schema version, WAL, read-only user SQL, clear write errors.
+
+Each test runs on both backends (``any_db``: a SQLite file, then a database on a real
+PostgreSQL server) unless its name says which one it is about.
+"""
 
 from __future__ import annotations
 
@@ -6,10 +10,12 @@ import sqlite3
 from pathlib import Path
 
 import pytest
+from sqlalchemy import inspect
 
 from harness.errors import StoreError
 from harness.store.schema import SCHEMA_VERSION, Run, Trial
 from harness.store.session import open_store
+from tests.helpers.damage import count, table_contents
 
 
 def _add_run(store, n_trials: int = 3) -> int:
@@ -49,10 +55,30 @@ def _add_run(store, n_trials: int = 3) -> int:
     return store.write(add)
 
 
-def test_new_database_is_versioned_wal_with_foreign_keys(tmp_path: Path) -> None:
+def test_new_database_is_versioned_with_foreign_keys(any_db: str) -> None:
+    store = open_store(any_db)
+    assert store.version() == SCHEMA_VERSION
+    run_id = _add_run(store)
+
+    def orphan(s):
+        s.add(Trial(run_id=run_id + 100, trial_index=0, sample_id="x", target_labels=[],
+                    target_names=[], label_freq=1, bin_index=0, attack="positive",
+                    outcome="success"))  # fmt: skip
+
+    with pytest.raises(StoreError, match="(?i)foreign key"):
+        store.write(orphan)
+    store.dispose()
+    # opening again does not re-run migrations
+    again = open_store(any_db)
+    assert again.version() == SCHEMA_VERSION
+    assert count(any_db, "SELECT COUNT(*) FROM schema_version") == SCHEMA_VERSION
+    assert count(any_db) == 3
+    again.dispose()
+
+
+def test_sqlite_database_is_wal(tmp_path: Path) -> None:
     db = tmp_path / "r.db"
     store = open_store(str(db))
-    assert store.version() == SCHEMA_VERSION
     _add_run(store)
     store.dispose()
     con = sqlite3.connect(db)
@@ -60,8 +86,6 @@ def test_new_database_is_versioned_wal_with_foreign_keys(tmp_path: Path) -> None
     con.close()
     with store.engine.connect() as conn:
         assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
-    # opening again does not re-run migrations
-    assert open_store(str(db)).version() == SCHEMA_VERSION
 
 
 @pytest.mark.parametrize(
@@ -79,29 +103,31 @@ def test_new_database_is_versioned_wal_with_foreign_keys(tmp_path: Path) -> None
         "VACUUM",
     ],
 )
-def test_user_sql_cannot_change_anything(tmp_path: Path, sql: str) -> None:
-    db = tmp_path / "r.db"
-    store = open_store(str(db))
+def test_user_sql_cannot_change_anything(any_db: str, sql: str) -> None:
+    store = open_store(any_db)
     _add_run(store, n_trials=4)
+    before = table_contents(any_db)
     with pytest.raises(StoreError, match="refused or failed"):
         store.run_readonly_sql(sql)
+    assert table_contents(any_db) == before
     cols, rows = store.run_readonly_sql("SELECT count(*), min(outcome) FROM trials")
     assert rows == [(4, "success")]
-    cols, rows = store.run_readonly_sql("SELECT name FROM sqlite_master WHERE type='table'")
-    assert {"runs", "trials", "substitutions"} <= {r[0] for r in rows}
+    assert {"runs", "trials", "substitutions"} <= set(inspect(store.engine).get_table_names())
     assert store.run_readonly_sql("SELECT count(*) FROM runs")[1] == [(1,)]
+    store.dispose()
 
 
-def test_user_select_works(tmp_path: Path) -> None:
-    store = open_store(str(tmp_path / "r.db"))
+def test_user_select_works(any_db: str) -> None:
+    store = open_store(any_db)
     _add_run(store, n_trials=2)
     cols, rows = store.run_readonly_sql(
         "SELECT sample_id, outcome FROM trials ORDER BY trial_index"
     )
     assert cols == ["sample_id", "outcome"] and rows == [("doc0", "success"), ("doc1", "success")]
+    store.dispose()
 
 
-def test_read_only_database_error_is_clear_and_rows_remain(tmp_path: Path) -> None:
+def test_sqlite_read_only_database_error_is_clear_and_rows_remain(tmp_path: Path) -> None:
     """A database opened read-only (as on a read-only mount) refuses writes with a clear
     message, and what was committed stays readable."""
     db = tmp_path / "r.db"
@@ -115,6 +141,21 @@ def test_read_only_database_error_is_clear_and_rows_remain(tmp_path: Path) -> No
         assert s.query(Trial).count() == 5
 
 
-def test_missing_folder_is_named(tmp_path: Path) -> None:
+def test_postgres_read_only_database_error_is_clear_and_rows_remain(postgres_url: str) -> None:
+    """A PostgreSQL database that refuses writes (a read-only standby, a session set read-only)
+    is named read-only in one line, and its rows stay readable."""
+    store = open_store(postgres_url)
+    _add_run(store, n_trials=5)
+    store.dispose()
+    ro = open_store(f"{postgres_url}?options=-c%20default_transaction_read_only%3Don", create=False)
+    with pytest.raises(StoreError, match="read-only") as info:
+        _add_run(ro)
+    assert "\n" not in str(info.value)
+    with ro.read() as s:
+        assert s.query(Trial).count() == 5
+    ro.dispose()
+
+
+def test_sqlite_missing_folder_is_named(tmp_path: Path) -> None:
     with pytest.raises(StoreError, match="does not exist"):
         open_store(str(tmp_path / "nope" / "r.db"))

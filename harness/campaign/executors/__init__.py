@@ -12,12 +12,16 @@ the recorded model and the plugin modules to load, enough for a worker process t
 same :class:`~harness.attack.attack.Attack`), and a function that builds it in this process
 from what the runner already loaded. A worker holds one built attack and runs
 :func:`~harness.campaign.executors.base.run_trial` for each trial it is given.
+:mod:`~harness.campaign.executors.shipping` is how a worker on another machine gets the
+checkpoint.
 """
 
 from __future__ import annotations
 
 from harness.campaign.executors.base import ExecutorFactory
 from harness.campaign.executors.local import LocalExecutor
+from harness.campaign.executors.ray_pool import RayExecutor
 
-EXECUTORS: dict[str, ExecutorFactory] = {"local": LocalExecutor}
-"""Executor name -> factory; ``local`` runs the trials one by one in this process."""
+EXECUTORS: dict[str, ExecutorFactory] = {"local": LocalExecutor, "ray": RayExecutor}
+"""Executor name -> factory; ``local`` runs the trials one by one in this process, ``ray``
+on a pool of Ray actors on this machine or a cluster (Ray is imported only then)."""

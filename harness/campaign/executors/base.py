@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
+import random
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
+import numpy as np
+
 from harness.attack.attack import Attack, TrialAttempt
 from harness.attack.build import AttackBuilder, AttackSpec
 from harness.checkpoint import load_checkpoint
 from harness.contracts.model import XMTCModel
+from harness.threads import set_compute_threads
 
 if TYPE_CHECKING:
+    from harness.campaign.config import RuntimeConfig
     from harness.campaign.plan import PlannedTrial
     from harness.registry import Registry
 
@@ -27,10 +32,11 @@ class ModelRef:
     label_names: tuple[str, ...]
     fingerprint: str
 
-    def load(self, registry: Registry) -> XMTCModel:
-        """The model, its checkpoint verified against the recorded hash and label space."""
+    def load(self, registry: Registry, path: str | Path | None = None) -> XMTCModel:
+        """The model, its checkpoint verified against the recorded hash and label space;
+        ``path`` reads a copy of it elsewhere (a worker's shipped copy) instead."""
         return load_checkpoint(
-            self.checkpoint_path,
+            path if path is not None else self.checkpoint_path,
             registry,
             label_names=self.label_names,
             fingerprint=self.fingerprint,
@@ -50,43 +56,77 @@ class AttackJob:
     """The registry file of built-in plugins, when not the default."""
     threads: int | None = None
     """Torch/BLAS threads each worker uses (its share of the machine); None: unchanged."""
+    seed: int = 0
+    """The campaign's seed: with a trial's index, what seeds the random generators before
+    it runs (:func:`seed_trial`)."""
 
-    def build(self) -> Attack:
-        """Load the plugins and the model and build the attack (in a worker process)."""
+    def registry(self) -> Registry:
+        """The plugins as the driver loaded them (built-ins, installed, ``plugins``)."""
         from harness.registry import load_registry
 
         registry_file = Path(self.registry_file) if self.registry_file else None
-        registry = load_registry(self.plugins, registry_file=registry_file)
-        set_threads(self.threads)
-        return AttackBuilder(registry, self.spec).build(self.model.load(registry))
+        return load_registry(self.plugins, registry_file=registry_file)
+
+    def build(
+        self, registry: Registry | None = None, checkpoint: str | Path | None = None
+    ) -> Attack:
+        """Load the plugins and the model and build the attack (in a worker process), with
+        the model from ``checkpoint`` when given (a copy of the recorded one)."""
+        registry = registry if registry is not None else self.registry()
+        set_compute_threads(self.threads)
+        return AttackBuilder(registry, self.spec).build(self.model.load(registry, checkpoint))
 
 
 def set_threads(threads: int | None) -> None:
-    """Give torch (and the BLAS it drives) ``threads`` threads; None leaves them as they are."""
-    if threads is None:
-        return
+    """Keep this process's torch/BLAS to ``threads`` threads; None leaves them as they are."""
+    set_compute_threads(threads)
+
+
+def seed_trial(seed: int, trial_index: int) -> None:
+    """Seed Python's, numpy's and torch's generators from (campaign seed, trial index), so a
+    plugin that draws random numbers draws the same ones for a trial on every worker, in
+    any order (the built-in plugins draw none)."""
     import torch
 
-    torch.set_num_threads(threads)
+    state = int(np.random.SeedSequence([seed, trial_index]).generate_state(1)[0])
+    random.seed(state)
+    np.random.seed(state)
+    torch.manual_seed(state)
 
 
-def run_trial(attack: Attack, trial: PlannedTrial) -> TrialAttempt:
+def run_trial(attack: Attack, trial: PlannedTrial, seed: int = 0) -> TrialAttempt:
     """One planned trial on a built attack: its result, or the error message of the plugin
     that raised, with its cost. What every executor runs for every trial."""
+    seed_trial(seed, trial.trial_index)
     return attack.attempt(trial.words, trial.targets, trial=trial)
 
 
 class Executor(Protocol):
     """Runs planned trials; yields each :class:`TrialAttempt` (``attempt.trial`` is the
     planned trial) as it ends, in any order. The runner may stop iterating early (a
-    ``fail_fast`` error, Ctrl-C) and then calls :meth:`close`."""
+    ``fail_fast`` error, Ctrl-C) and then calls :meth:`close`, which must stop every worker."""
 
     def run(self, trials: Iterable[PlannedTrial]) -> Iterator[TrialAttempt]: ...
 
     def close(self) -> None: ...
 
 
-ExecutorFactory = Callable[[AttackJob, Callable[[], Attack]], Executor]
-"""``factory(job, build_here)``: ``build_here()`` builds the attack in this process from
-the model and plugins the runner already loaded; a multi-process executor builds its
-workers' attacks from ``job`` instead."""
+class ExecutorFactory(Protocol):
+    """An executor class as :data:`~harness.campaign.executors.EXECUTORS` holds it.
+
+    ``check(runtime)`` refuses settings it cannot honour (naming the ``runtime.*`` field)
+    before anything expensive is loaded. ``factory(job, build_here, runtime, echo)`` makes
+    the executor: ``build_here()`` builds the attack in this process from the model and
+    plugins the runner already loaded; a multi-process executor builds its workers' attacks
+    from ``job`` instead. ``echo`` takes one-line notes for the user (workers, deaths).
+    """
+
+    def check(self, runtime: RuntimeConfig) -> None: ...
+
+    def __call__(
+        self,
+        job: AttackJob,
+        build_here: Callable[[], Attack],
+        runtime: RuntimeConfig,
+        echo: Callable[[str], None],
+    ) -> Executor: ...

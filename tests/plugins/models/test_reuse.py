@@ -12,7 +12,7 @@ import torch
 
 from plugins.models.reuse import ReusePlanner, shared_lengths
 from plugins.models.text_encoder import CHECKPOINT_EVERY, Reused, WordEncoder
-from tests.helpers.models import synthetic, train
+from tests.helpers.models import random_tfidf, synthetic, train
 
 MAX_WORDS = 40
 
@@ -199,17 +199,9 @@ def test_linear_scores_from_a_kept_text_equal_a_full_pass(ngram_max: int) -> Non
 def test_tfidf_delta_takes_any_weight_layout(layout: str) -> None:
     """The delta scorer on its own, with the weight matrix as a future linear model may
     keep it (dense, sparse by feature or by label, a torch tensor)."""
-    from sklearn.feature_extraction.text import TfidfVectorizer
-
     from plugins.models.tfidf_delta import TfidfDelta
 
-    rng = np.random.default_rng(0)
-    words = [f"w{i}" for i in range(60)]
-    docs = [[words[j] for j in rng.integers(0, 60, 30)] for _ in range(40)]
-    vec = TfidfVectorizer(
-        analyzer=lambda d: [w.lower() for w in d], sublinear_tf=True, dtype=np.float32
-    )
-    vec.fit(docs)
+    rng, vec, docs = random_tfidf(0, 60, 40)
     W = rng.normal(size=(len(vec.vocabulary_), 7)) * (rng.random((len(vec.vocabulary_), 7)) > 0.5)
     bias = rng.normal(size=7)
     weights = {

@@ -13,7 +13,7 @@ import scipy.sparse as sp
 import plugins.models.linear as linear_mod
 from harness.ranking import TopK
 from plugins.models.tfidf_delta import TfidfDelta
-from tests.helpers.models import synthetic, train
+from tests.helpers.models import random_tfidf, synthetic, train
 
 MAX_WORDS = 40
 SOLVERS = {
@@ -173,15 +173,7 @@ def _bce(corpus):
 def test_blocks_of_a_plan_equal_the_full_logits(layout: str) -> None:
     """The delta scorer alone: any block of labels, or label indices, of any planned text
     equals those columns of ``X W + b``; a text left without a known term gets the bias."""
-    from sklearn.feature_extraction.text import TfidfVectorizer
-
-    rng = np.random.default_rng(4)
-    words = [f"w{i}" for i in range(80)]
-    docs = [[words[j] for j in rng.integers(0, 80, 30)] for _ in range(50)]
-    vec = TfidfVectorizer(
-        analyzer=lambda d: [w.lower() for w in d], sublinear_tf=True, dtype=np.float32
-    )
-    vec.fit(docs)
+    rng, vec, docs = random_tfidf(4, 80, 50)
     n_feat, n_labels = len(vec.vocabulary_), 23
     W = rng.normal(size=(n_feat, n_labels)) * (rng.random((n_feat, n_labels)) > 0.7)
     bias = rng.normal(size=n_labels)
@@ -197,7 +189,7 @@ def test_blocks_of_a_plan_equal_the_full_logits(layout: str) -> None:
     for p in (0, 1, 15, 28, 29):
         for pick in rng.integers(0, 80, 3):
             others = rng.integers(0, 30, int(rng.integers(0, 4))).tolist()
-            texts.append(edited(base, {p: words[pick], **{o: base[p] for o in others}}))
+            texts.append(edited(base, {p: f"w{pick}", **{o: base[p] for o in others}}))
     texts.append(edited(base, {3: "unseen", 7: base[3].upper()}))
     texts.append([base[0]] * 30)  # far from it: left to the model
     delta.plan([base])
