@@ -19,9 +19,12 @@ flat step against the label tree's steps as the label count grows (``--tree-step
 measurement behind ``tree=auto``'s threshold.
 
 A model entry may carry options after ``@`` (``attentionxml@tree=on@beam=20``), so flat and
-tree rows share a run. Models that answer sparse queries (``predict_topk``) are evaluated
-on their own top-5 (a tree's beam search: what it predicts) and their near-identical
-scoring is timed through it; their dense ``predict_proba`` is timed too up to 5,000 labels.
+tree rows share a run. ``adversarial=NAME`` and ``adversarial.KEY=VALUE`` among them train
+under a regime (``attentionxml@adversarial=embedding@adversarial.method=freelb``); a table
+then sets each regime's cost against the plain row of the same model. Models that answer
+sparse queries (``predict_topk``) are evaluated on their own top-5 (a tree's beam search:
+what it predicts) and their near-identical scoring is timed through it; their dense
+``predict_proba`` is timed too up to 5,000 labels.
 Any dataset plugin can be benchmarked (``--dataset synthetic --dataset-opt n_labels=...``);
 ``--section`` and ``--results`` keep such rows apart from the Reuters table.
 
@@ -30,6 +33,9 @@ Any dataset plugin can be benchmarked (``--dataset synthetic --dataset-opt n_lab
     python bench/train.py --models ""              # the step table alone
     python bench/train.py --models attentionxml@tree=on --section tree-reuters \
         --results bench/results/train_tree_reuters.json --no-steps
+    python bench/train.py --no-steps --section regimes --results \
+        bench/results/train_regimes.json --models \
+        attentionxml,attentionxml@adversarial=embedding,attentionxml@adversarial=substitution
 """
 
 from __future__ import annotations
@@ -77,6 +83,19 @@ def model_entry(entry: str) -> tuple[str, dict[str, str]]:
     return name, options
 
 
+REGIME_KEY = "adversarial"
+
+
+def regime_of(options: dict[str, str]) -> tuple[str, dict[str, str], dict[str, str]]:
+    """Split an entry's ``adversarial=NAME`` and ``adversarial.KEY=VALUE`` options (a training
+    regime, docs/method.md "Adversarial training") from the model's own."""
+    name = options.get(REGIME_KEY, "none")
+    prefix = REGIME_KEY + "."
+    regime = {k[len(prefix) :]: v for k, v in options.items() if k.startswith(prefix)}
+    model = {k: v for k, v in options.items() if k != REGIME_KEY and not k.startswith(prefix)}
+    return name, regime, model
+
+
 def dataset_options(args: argparse.Namespace) -> dict[str, str]:
     """The dataset's options from ``--dataset-opt KEY=VALUE`` (and ``--data-dir``)."""
     out = {"data_dir": str(args.data_dir)} if args.dataset == "reuters21578" else {}
@@ -119,6 +138,8 @@ def run_one(args: argparse.Namespace) -> dict:
     import numpy as np
     import torch
 
+    from harness.regimes.spec import check_model_supports, resolve_regime
+    from harness.regimes.train import fit_with_regime
     from harness.registry import load_registry
     from harness.training import evaluate_model
 
@@ -128,6 +149,7 @@ def run_one(args: argparse.Namespace) -> dict:
     corpus = reg.build("dataset", args.dataset, dataset_options(args)).load()
     n_full = len(corpus.train)
     name, entry_options = model_entry(args.one)
+    regime_name, regime_options, entry_options = regime_of(entry_options)
     options = {**json.loads(args.options or "{}"), **entry_options}
     if args.train_docs and args.train_docs < len(corpus.train):
         corpus = replace(corpus, train=corpus.train[: args.train_docs])
@@ -137,15 +159,32 @@ def run_one(args: argparse.Namespace) -> dict:
     )
     model = reg.build("model", name, resolved)
     docs = [d.words for d in corpus.train]
+    training = resolve_regime(regime_name, regime_options)
+    cost = None
     t0 = time.perf_counter()
-    model.fit(
-        docs,
-        corpus.label_matrix("train"),
-        loss,
-        label_names=corpus.label_names,
-        seed=0,
-        progress=False,
-    )
+    if training:
+        check_model_supports(training, name, type(model), reg)
+        model, cost = fit_with_regime(
+            reg,
+            training,
+            model,
+            lambda: reg.build("model", name, resolved),
+            docs,
+            corpus.label_matrix("train"),
+            loss,
+            label_names=corpus.label_names,
+            seed=0,
+            progress=False,
+        )
+    else:
+        model.fit(
+            docs,
+            corpus.label_matrix("train"),
+            loss,
+            label_names=corpus.label_names,
+            seed=0,
+            progress=False,
+        )
     train_s = time.perf_counter() - t0
 
     test_docs = [d.words for d in corpus.test]
@@ -213,6 +252,8 @@ def run_one(args: argparse.Namespace) -> dict:
         "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
         "score_heap_peak_mb": round(heap_peak, 1),
         "metrics": {k: round(float(v), 4) for k, v in metrics.items()},
+        "training": training,
+        "training_cost": cost,
         "load_average": [round(x, 2) for x in os.getloadavg()],
         "cpu_count": os.cpu_count(),
         "platform": platform.platform(),
@@ -400,6 +441,59 @@ def table(records: list[dict]) -> str:
     if wide:
         headers[1:1] = ["dataset", "labels", "tree nodes per level"]
         headers[-1:-1] = ["prior P@1", "metrics from"]
+    return tabulate(rows, headers=headers, tablefmt="github")
+
+
+def regime_table(records: list[dict]) -> str:
+    """Each training regime against plain training of the same model in the same run:
+    wall seconds, and the cost the regime counted in its own process (passes of documents,
+    the seconds of its extra part against the plain part, the training attack's work)."""
+    from tabulate import tabulate
+
+    from harness.regimes.spec import regime_label
+
+    def base(r: dict) -> tuple[str, tuple]:
+        name, options = model_entry(r["model"])
+        return name, tuple(sorted(regime_of(options)[2].items()))
+
+    plain = {base(r): r for r in records if not r.get("training")}
+    rows = []
+    for r in records:
+        cost = r.get("training_cost")
+        if cost is None:
+            continue
+        ref = plain.get(base(r))
+        m, attack = r["metrics"], cost["attack"]
+        rows.append(
+            [
+                r["model"].split("@")[0],
+                regime_label(r["training"]),
+                f"{r['train_seconds']:.0f}",
+                f"{r['train_seconds'] / ref['train_seconds']:.2f}x" if ref else "–",
+                f"{cost['forward_vs_plain']:.2f}x",
+                f"{cost['backward_vs_plain']:.2f}x",
+                f"{cost['seconds_vs_plain']:.2f}x",
+                f"{attack['trials']} / {attack['logical_queries']}" if attack["refreshes"] else "–",
+                attack["adversarial_documents"] if attack["refreshes"] else "–",
+                f"{m['P@1']:.4f}" + (f" ({ref['metrics']['P@1']:.4f})" if ref else ""),
+                f"{m['PSP@5']:.4f}" + (f" ({ref['metrics']['PSP@5']:.4f})" if ref else ""),
+                "/".join(f"{x:.1f}" for x in r["load_average"]),
+            ]
+        )
+    headers = [
+        "model",
+        "regime",
+        "train s",
+        "train s vs plain run",
+        "forward passes vs plain",
+        "backward passes vs plain",
+        "in-process s vs plain part",
+        "attack trials / queries",
+        "adversarial docs",
+        "P@1 (plain)",
+        "PSP@5 (plain)",
+        "load avg",
+    ]
     return tabulate(rows, headers=headers, tablefmt="github")
 
 
@@ -620,8 +714,22 @@ def write_readme(
         if records
         else []
     )
+    regime_part = (
+        [
+            "Training regimes against plain training of the same model: `train s vs plain "
+            "run` divides wall seconds by the plain row's (both under the load shown); the "
+            "pass and in-process ratios are the regime's own count and timing of its extra "
+            "part against the plain part of each step in one process, so they hold under "
+            "any load. `P@1`, `PSP@5`: the regime's model, the plain model in brackets.",
+            "",
+            regime_table(records),
+            "",
+        ]
+        if any(r.get("training_cost") for r in records)
+        else []
+    )
     begin, end = markers(section)
-    body = "\n".join([begin, "", *model_part, *step_part, *tree_part, end])
+    body = "\n".join([begin, "", *model_part, *regime_part, *step_part, *tree_part, end])
     text = readme.read_text() if readme.exists() else "# Benchmarks\n"
     if begin in text and end in text:
         text = re.sub(re.escape(begin) + ".*?" + re.escape(end), lambda _: body, text, flags=re.S)
@@ -721,6 +829,8 @@ def main() -> None:
     )
     if records:
         print(table(records))
+    if any(r.get("training_cost") for r in records):
+        print(regime_table(records))
     if steps:
         print(step_table(steps))
     if tree_steps:

@@ -1,7 +1,8 @@
 """Training a model once and finding it again: specs, seeding, evaluation, checkpoint, record.
 
 A :class:`ModelSpec` says everything that decides a trained model's weights (dataset and its
-options, model and its resolved options, loss and its options incl. the weighting, seed).
+options, model and its resolved options, loss and its options incl. the weighting, seed, and
+the training regime when it is not plain training).
 Its hash names the checkpoint folder and keys the ``trained_models`` row, so ``train`` and
 ``eval`` given the same words on the command line meet at the same model.
 
@@ -36,6 +37,8 @@ from harness.limits import check_seed
 from harness.metrics import MetricAccumulator
 from harness.plugin_calls import call_plugin, describe
 from harness.provenance import config_hash, package_versions
+from harness.regimes.spec import check_model_supports, resolve_regime
+from harness.regimes.train import fit_with_regime
 from harness.store.models import find_by_spec, record_model, runs_of_model, same_plugins_and_seed
 from harness.store.schema import TrainedModel
 from harness.store.session import Store
@@ -52,7 +55,8 @@ METRIC_KS = (1, 3, 5)
 
 @dataclass(frozen=True)
 class ModelSpec:
-    """What a trained model is: dataset, model, loss (all with resolved options) and seed."""
+    """What a trained model is: dataset, model, loss (all with resolved options), seed, and
+    the training regime (``{}``: plain training; else its name and resolved options)."""
 
     dataset: str
     dataset_options: dict[str, Any] = field(default_factory=dict)
@@ -61,18 +65,20 @@ class ModelSpec:
     loss: str = "bce"
     loss_options: dict[str, Any] = field(default_factory=dict)
     seed: int = 0
+    training: dict[str, Any] = field(default_factory=dict)
 
     @property
     def weighting(self) -> str:
         return str(self.loss_options.get("weighting", "none"))
 
     def config(self) -> dict[str, Any]:
-        """The hashed configuration (location-only options left out)."""
+        """The hashed configuration (location-only options left out; plain training adds
+        nothing, so models trained before regimes existed keep their hash)."""
 
         def keep(opts: Mapping[str, Any]) -> dict[str, Any]:
             return {k: v for k, v in sorted(opts.items()) if k not in LOCATION_OPTIONS}
 
-        return {
+        out = {
             "dataset": self.dataset,
             "dataset_options": keep(self.dataset_options),
             "model": self.model,
@@ -81,6 +87,9 @@ class ModelSpec:
             "loss_options": keep(self.loss_options),
             "seed": self.seed,
         }
+        if self.training:
+            out["training"] = dict(sorted(self.training.items()))
+        return out
 
     def hash(self) -> str:
         return config_hash(self.config())
@@ -97,10 +106,16 @@ class ModelSpec:
         loss: str,
         loss_options: Mapping[str, Any] | None = None,
         seed: int = 0,
+        adversarial: str = "none",
+        adversarial_options: Mapping[str, Any] | None = None,
     ) -> ModelSpec:
         """A spec with every option resolved (defaults filled, values coerced and checked)
-        by its component, so ``epochs=20`` and the default 20 hash alike."""
+        by its component, so ``epochs=20`` and the default 20 hash alike. A regime the
+        model cannot train with is refused here, before anything is loaded."""
         check_seed("seed", seed)
+        training = resolve_regime(adversarial, adversarial_options)
+        if training:
+            check_model_supports(training, model, registry.get("model", model).factory, registry)
         return cls(
             dataset=dataset,
             dataset_options=registry.get("dataset", dataset).resolve_options(dataset_options),
@@ -109,6 +124,7 @@ class ModelSpec:
             loss=loss,
             loss_options=registry.get("loss", loss).resolve_options(loss_options),
             seed=seed,
+            training=training,
         )
 
 
@@ -146,6 +162,10 @@ def find_trained(store: Store, spec: ModelSpec, registry: Any = None) -> Trained
                 loss=spec.loss,
                 loss_options=config.get("loss_options"),
                 seed=spec.seed,
+                adversarial=str((config.get("training") or {}).get("adversarial", "none")),
+                adversarial_options={
+                    k: v for k, v in (config.get("training") or {}).items() if k != "adversarial"
+                },
             )
         except (UsageError, KeyError, TypeError, ValueError):
             continue  # an option that no longer exists: not this spec
@@ -203,11 +223,21 @@ def train_and_record(
     model: XMTCModel = registry.build("model", spec.model, spec.model_options)
     subject = describe(registry.get("model", spec.model))
     t0 = time.perf_counter()
-    call_plugin(
-        subject, "fit()", model.fit,
-        WordLists(corpus.train), corpus.label_matrix("train"), bound,
-        label_names=corpus.label_names, seed=spec.seed, progress=progress,
-    )  # fmt: skip
+    training_cost: dict[str, Any] | None = None
+    if spec.training:
+        model, training_cost = call_plugin(
+            subject, "fit()", fit_with_regime,
+            registry, spec.training, model,
+            lambda: registry.build("model", spec.model, spec.model_options),
+            WordLists(corpus.train), corpus.label_matrix("train"), bound,
+            label_names=corpus.label_names, seed=spec.seed, progress=progress,
+        )  # fmt: skip
+    else:
+        call_plugin(
+            subject, "fit()", model.fit,
+            WordLists(corpus.train), corpus.label_matrix("train"), bound,
+            label_names=corpus.label_names, seed=spec.seed, progress=progress,
+        )  # fmt: skip
     train_seconds = time.perf_counter() - t0
     metrics = call_plugin(
         subject, "predict_topk()", evaluate_model, model, corpus, "test", 256, subject
@@ -230,6 +260,8 @@ def train_and_record(
         "package_versions": package_versions(),
         "config": spec.config(),
     }
+    if training_cost is not None:  # stored beside the spec, never hashed
+        values["config"]["training_cost"] = training_cost
     adopted: list[XMTCModel] = []
 
     def intact(row: TrainedModel) -> bool:
@@ -248,7 +280,12 @@ def train_and_record(
             options=spec.model_options,
             dataset=corpus.name,
             fingerprint=corpus.fingerprint(),
-            meta={"spec": spec.config(), "metrics": metrics, "train_seconds": train_seconds},
+            meta={
+                "spec": spec.config(),
+                "metrics": metrics,
+                "train_seconds": train_seconds,
+                **({"training_cost": training_cost} if training_cost is not None else {}),
+            },
         )
         return str(folder.resolve()), content
 

@@ -67,3 +67,30 @@ def test_cli_reference_covers_every_command(generate: ModuleType) -> None:
     text = (REPO / "docs" / "cli.md").read_text(encoding="utf-8")
     for command in COMMANDS:
         assert f"## `xmtc-harness {command.name}`" in text
+
+
+def _script(name: str) -> ModuleType:
+    spec = importlib.util.spec_from_file_location(name, REPO / "docs" / f"{name}.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_regime_statements_follow_the_tests_and_intervals() -> None:
+    """docs/regimes_readme.py claims a difference only where McNemar's p or the bootstrap
+    interval excludes none; otherwise it says "within noise"."""
+    words = _script("regimes_readme")
+    row = {"n_pairs": 50, "only_a": 9, "only_b": 1, "success_rate_a": 0.8, "success_rate_b": 0.64}
+    assert "more robust" in words.success_sentence({**row, "mcnemar_exact_p": 0.02}, "all")
+    assert "within noise" in words.success_sentence({**row, "mcnemar_exact_p": 0.05}, "all")
+    worse = {**row, "success_rate_b": 0.9, "mcnemar_exact_p": 0.01}
+    assert "less robust" in words.success_sentence(worse, "all")
+    clean = [
+        {"metric": "P@1", "a": 0.9, "b": 0.91, "difference": 0.01, "low": -0.001, "high": 0.02},
+        {"metric": "PSP@5", "a": 0.7, "b": 0.68, "difference": -0.02, "low": -0.03, "high": -0.01},
+        {"metric": "nDCG@3", "a": 0.7, "b": 0.7, "difference": 0.0, "low": 0.0, "high": 0.0},
+    ]
+    text = words.clean_sentence(clean)
+    assert "P@1 0.9100 (+0.0100 [-0.0010, +0.0200], within noise)" in text
+    assert "PSP@5 0.6800 (-0.0200 [-0.0300, -0.0100], lower)" in text and "nDCG" not in text

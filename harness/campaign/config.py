@@ -23,11 +23,13 @@ from harness.vocab import AttackKind, CheckpointVia, values
 
 @dataclass(frozen=True)
 class ModelConfig:
-    """The model plugin and the loss it was (or will be) trained with."""
+    """The model plugin, the loss it was (or will be) trained with, and its training regime
+    (``none``: plain training; :mod:`harness.regimes`)."""
 
     name: str = "attentionxml"
     options: dict[str, Any] = field(default_factory=dict)
     loss: PluginChoice = field(default_factory=lambda: PluginChoice("bce"))
+    training: PluginChoice = field(default_factory=lambda: PluginChoice("none"))
 
 
 @dataclass(frozen=True)

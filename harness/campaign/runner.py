@@ -63,6 +63,8 @@ def model_spec(registry: Registry, cfg: CampaignConfig) -> ModelSpec:
         loss=cfg.model.loss.name,
         loss_options=cfg.model.loss.options,
         seed=cfg.seed,
+        adversarial=cfg.model.training.name,
+        adversarial_options=cfg.model.training.options,
     )
 
 

@@ -15,6 +15,7 @@ from harness.cli.context import AppContext, pass_app
 from harness.cli.options import (
     ENV_CACHE,
     INT64,
+    adversarial_options,
     choice,
     dataset_options,
     loss_options,
@@ -190,6 +191,7 @@ def eval_(app: AppContext, **o: object) -> None:
             name=str(o["model"]),
             options=model_options(o["model_opt"], o["epochs"]),  # type: ignore[arg-type]
             loss=PluginChoice(str(o["loss"]), loss_options(str(o["weighting"]), o["loss_opt"])),  # type: ignore[arg-type]
+            training=PluginChoice(str(o["adversarial"]), adversarial_options(o["adversarial_opt"])),  # type: ignore[arg-type]
         ),
         attack=AttackSpec(
             kind=str(o["attack"]),

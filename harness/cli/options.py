@@ -19,6 +19,7 @@ import click
 from harness.cli.context import AppContext, default_db
 from harness.errors import UsageError
 from harness.limits import INT64_MAX, INT64_MIN
+from harness.regimes.spec import NONE, REGIMES
 from harness.report.tables import FORMATS
 from harness.store.queries import RunFilter
 from harness.vocab import AttackKind, Outcome, RunStatus, Weighting, values
@@ -46,6 +47,8 @@ FLAGS: dict[str, str] = {
     "model.loss.name": "--loss",
     "model.loss.options": "--loss-opt",
     "seed": "--seed",
+    "training.adversarial": "--adversarial",
+    "training.options": "--adversarial-opt",
     "attack.kind": "--attack",
     "attack.k": "--k",
     "attack.max_change": "--max-change",
@@ -91,8 +94,15 @@ FLAGS: dict[str, str] = {
 
 
 def flag_for(field: str) -> str:
-    """The flag(s) of a configuration field (``a/b`` names two); other names unchanged."""
-    return "/".join(FLAGS.get(part, part) for part in field.split("/"))
+    """The flag(s) of a configuration field (``a/b`` names two); a training regime's option
+    (``training:embedding.radius``) as ``--adversarial-opt radius``; other names unchanged."""
+
+    def flag(part: str) -> str:
+        if part.startswith("training:") and "." in part:
+            return f"{FLAGS['training.options']} {part.split('.', 1)[1]}"
+        return FLAGS.get(part, part)
+
+    return "/".join(flag(part) for part in field.split("/"))
 
 
 def choice(enum: type[StrEnum]) -> click.Choice:
@@ -234,6 +244,21 @@ model_selection_options = stack(
     ),
     click.option("--seed", type=INT64, default=0, show_default=True, help="Random seed."),
     click.option(
+        "--adversarial",
+        type=click.Choice(REGIMES),
+        default=NONE,
+        show_default=True,
+        help="Training regime: none (plain), embedding (perturbed word vectors) or "
+        "substitution (the harness's attack on training documents); docs/method.md, "
+        "'Adversarial training'.",
+    ),
+    click.option(
+        "--adversarial-opt",
+        multiple=True,
+        metavar="KEY=VALUE",
+        help="Option of the training regime, e.g. radius=2 or trials=512 (repeatable).",
+    ),
+    click.option(
         "--model-dir",
         type=click.Path(file_okay=False, path_type=Path),
         default=lambda: os.environ.get(ENV_MODEL_DIR, "models"),
@@ -242,7 +267,7 @@ model_selection_options = stack(
     ),
 )
 """--dataset/--data-dir/--dataset-opt, --model/--model-opt, --loss/--weighting/--loss-opt,
---epochs, --seed, --model-dir."""
+--epochs, --seed, --adversarial/--adversarial-opt, --model-dir."""
 
 
 def dataset_options(data_dir: Path | None, dataset_opt: Iterable[str]) -> dict[str, str]:
@@ -257,6 +282,10 @@ def model_options(model_opt: Iterable[str], epochs: int | None) -> dict[str, str
     if epochs is not None:
         opts["epochs"] = str(epochs)
     return opts
+
+
+def adversarial_options(adversarial_opt: Iterable[str]) -> dict[str, str]:
+    return parse_kv(adversarial_opt, "--adversarial-opt")
 
 
 def loss_options(weighting: str, loss_opt: Iterable[str]) -> dict[str, str]:

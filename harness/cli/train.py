@@ -8,6 +8,7 @@ import click
 
 from harness.cli.context import AppContext, pass_app
 from harness.cli.options import (
+    adversarial_options,
     dataset_options,
     loss_options,
     model_options,
@@ -15,7 +16,8 @@ from harness.cli.options import (
     progress_option,
 )
 from harness.plugin_calls import load_corpus
-from harness.report.models import metrics_table
+from harness.regimes.spec import regime_label
+from harness.report.models import cost_line, metrics_table
 from harness.training import ModelSpec, find_trained, train_and_record
 
 
@@ -36,6 +38,8 @@ def train(
     loss_opt: tuple[str, ...],
     epochs: int | None,
     seed: int,
+    adversarial: str,
+    adversarial_opt: tuple[str, ...],
     model_dir: Path,
     force: bool,
     progress: bool,
@@ -52,6 +56,8 @@ def train(
         loss=loss,
         loss_options=loss_options(weighting, loss_opt),
         seed=seed,
+        adversarial=adversarial,
+        adversarial_options=adversarial_options(adversarial_opt),
     )
     store = app.open_store()
     try:
@@ -67,7 +73,8 @@ def train(
         click.echo(
             f"training {model} on {corpus.name}: {len(corpus.train)} train / "
             f"{len(corpus.test)} test documents, {corpus.n_labels} labels; loss {loss} "
-            f"({spec.weighting}), seed {seed}, spec {spec.hash()}"
+            f"({spec.weighting}), seed {seed}, training {regime_label(spec.training)}, spec "
+            f"{spec.hash()}"
         )
         _, row = train_and_record(reg, store, spec, corpus, model_dir, progress=progress)
     finally:
@@ -76,4 +83,7 @@ def train(
         f"model id {row.id}: trained in {row.train_seconds:.1f}s, checkpoint "
         f"{row.checkpoint_path} (sha256 {row.checkpoint_hash[:16]})"
     )
+    cost = (row.config or {}).get("training_cost")
+    if cost:
+        click.echo(cost_line(cost))
     click.echo(metrics_table(row.metrics))

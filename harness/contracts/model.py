@@ -45,6 +45,10 @@ class XMTCModel(ABC):
     max_words: int = 500
     mask_token: str = "<unk>"
     supports_gradients: bool = False
+    training_regimes: tuple[str, ...] = ()
+    """Training regimes ``fit`` runs inside the model's own training loop, when asked with
+    the ``regime`` keyword (:mod:`harness.regimes`): ``embedding`` needs it; ``substitution``
+    without it retrains the model in rounds. Empty: ``fit`` never gets ``regime``."""
     pad_to: int | None = None
     """Scoring pads every batch to at least this many tokens (a fixed-length
     implementation, as benchmark baselines run); None pads to each batch's longest text.
@@ -58,6 +62,11 @@ class XMTCModel(ABC):
     def n_labels(self) -> int:
         """The size of the label space (set by ``fit`` or a checkpoint)."""
         return len(self.label_names)
+
+    def regimes_in_loop(self) -> tuple[str, ...]:
+        """The regimes ``fit`` will run in its own loop for this model's label space (read
+        once ``label_names`` is set); by default :attr:`training_regimes`."""
+        return tuple(self.training_regimes)
 
     @abstractmethod
     def fit(

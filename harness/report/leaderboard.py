@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 
 from harness.errors import ConfigError, HarnessError
+from harness.regimes.spec import regime_label
 from harness.report.stats import wilson_interval
 from harness.report.tables import number as _num
 from harness.report.tables import percent as _pct
@@ -209,6 +210,8 @@ class LeaderboardRow:
     bins: dict[int, CellStats]
     bin_ranges: dict[int, tuple[int, int]]
     overall: CellStats
+    training: str = "plain"
+    """The trained model's training regime (``regime_label``), named in the row's label."""
 
     def label(self, fields: Sequence[str]) -> str:
         parts = []
@@ -218,6 +221,8 @@ class LeaderboardRow:
                 parts.append("cluster" if v else "no-cluster")
             else:
                 parts.append(f"model {v}" if f == "trained_model_id" else str(v))
+        if self.training != "plain":
+            parts.append(self.training)
         return " / ".join(parts)
 
 
@@ -244,6 +249,13 @@ class Leaderboard:
 def _field_of(run: Run, name: str) -> Any:
     """A run's value of a group field; a corpus is named by its own name."""
     return run.corpus_name if name == "dataset" else getattr(run, name)
+
+
+def _training_of(run: Run) -> str:
+    """The training regime of the model a run attacked, as tables name it (``plain`` for
+    none, or a run without a recorded model); runs of one trained model share it."""
+    model = run.trained_model
+    return regime_label((model.config or {}).get("training") if model is not None else None)
 
 
 def _group_key(run: Run) -> tuple[Any, ...]:
@@ -291,6 +303,7 @@ def build_leaderboard(store: Store, flt: RunFilter) -> Leaderboard:
                     bins={i: combine(cs) for i, cs in sorted(per_bin.items())},
                     bin_ranges=ranges,
                     overall=combine(cells),
+                    training=_training_of(members[0]),
                 )
             )
     if not sums:
@@ -385,7 +398,7 @@ def leaderboard_table(
     headers += _overall_columns(scale) if overall else ["all bins"]
     rows = []
     for r in lb.rows:
-        cells = [_field_text(f, r.key[f]) for f in lb.shown_fields]
+        cells = _group_cells(lb, r)
         cells.append(",".join(map(str, r.run_ids)))
         for i in lb.bin_indices:
             cells.append(metric_text(r.bins[i], metric, scale) if i in r.bins else "–")
@@ -414,7 +427,7 @@ def summary_table(lb: Leaderboard, scale: str = "cosine") -> tuple[list[str], li
         c = r.overall
         rows.append(
             [
-                *(_field_text(f, r.key[f]) for f in lb.shown_fields),
+                *_group_cells(lb, r),
                 ",".join(map(str, r.run_ids)),
                 _pct(c.rate),
                 f"[{_pct(c.ci_low)}, {_pct(c.ci_high)}]",
@@ -428,7 +441,19 @@ def summary_table(lb: Leaderboard, scale: str = "cosine") -> tuple[list[str], li
 
 
 def _field_titles(lb: Leaderboard) -> list[str]:
-    return [FIELD_TITLES.get(f, f) for f in lb.shown_fields]
+    return [FIELD_TITLES.get(f, f) for f in lb.shown_fields] + (
+        ["training"] if _any_regime(lb) else []
+    )
+
+
+def _any_regime(lb: Leaderboard) -> bool:
+    """Whether some row's model was trained under a regime (a training column is shown)."""
+    return any(r.training != "plain" for r in lb.rows)
+
+
+def _group_cells(lb: Leaderboard, r: LeaderboardRow) -> list[str]:
+    cells = [_field_text(f, r.key[f]) for f in lb.shown_fields]
+    return cells + ([r.training] if _any_regime(lb) else [])
 
 
 def _field_text(name: str, value: Any) -> str:
@@ -468,6 +493,8 @@ def leaderboard_records(
     out = []
     for r in lb.rows:
         base = {f: r.key[f] for f in GROUP_FIELDS}
+        if _any_regime(lb):
+            base["training"] = r.training
         base["runs"] = ",".join(map(str, r.run_ids))
         cells: list[tuple[Any, CellStats]] = []
         if not overall_only:

@@ -192,10 +192,38 @@ class APLCNet(nn.Module):
         return self.drop(torch.tanh(self.proj(pooled)))
 
 
+class APLCBatches:
+    """APLC's training batches for a regime (:class:`harness.regimes.steps.BatchParts`): the
+    backbone's input word-piece vectors are what the embedding regime perturbs."""
+
+    def __init__(self, model: APLC, docs: Sequence[Words], Y_sorted: sp.csr_matrix, order, loss):
+        self.model = model
+        self.docs = docs
+        self.Y = Y_sorted
+        self.order = order
+        self.loss_fn = loss
+
+    def batch(self, rows: np.ndarray, texts: Sequence[Sequence[str]] | None = None) -> Any:
+        dev = self.model.device
+        words = [self.docs[i] for i in rows] if texts is None else list(texts)
+        enc = self.model.encode(words).to(dev)
+        return enc["input_ids"], enc["attention_mask"], dense_rows(self.Y, rows, dev)
+
+    def embed(self, batch: Any) -> torch.Tensor:
+        net = self.model._require_net()
+        return net.backbone.get_input_embeddings()(batch[0])
+
+    def loss(self, batch: Any, embedded: torch.Tensor) -> torch.Tensor:
+        net = self.model._require_net()
+        x = net.summary(None, batch[1], inputs_embeds=embedded)
+        return net.head.loss(x, batch[2], self.order, self.loss_fn)
+
+
 class APLC(XMTCModel):
     """Transformer + APLC head; white-box through the input embeddings."""
 
     supports_gradients = True
+    training_regimes = ("embedding", "substitution")
 
     def __init__(self, **options: Any):
         super().__init__(**options)
@@ -260,6 +288,7 @@ class APLC(XMTCModel):
         label_names: Sequence[str],
         seed: int = 0,
         progress: bool = True,
+        regime: Any = None,
     ) -> APLC:
         from transformers import AutoModel
 
@@ -310,6 +339,8 @@ class APLC(XMTCModel):
             clip=1.0,
             warmup_frac=0.1,
             loss=loss,
+            regime=regime,
+            parts=APLCBatches(self, docs, Y_sorted, order_t, loss) if regime is not None else None,
         )
         return self
 

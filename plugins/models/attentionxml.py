@@ -235,6 +235,37 @@ Reuters' 429 labels it ran 1.7x slower per text than one to four texts at a time
 arrays leave the cache), measured on the 2-core benchmark machine."""
 
 
+class FlatBatches:
+    """The flat network's training batches for a regime
+    (:class:`harness.regimes.steps.BatchParts`): token ids, lengths and label rows; texts
+    standing in for rows are read through the model's vocabulary, as the attack's are."""
+
+    def __init__(self, model: AttentionXML, encoded: Sequence[list[int]], Y: sp.csr_matrix, loss):
+        self.model = model
+        self.encoded = encoded
+        self.Y = Y
+        self.loss_fn = loss
+
+    def batch(
+        self, rows: np.ndarray, texts: Sequence[Sequence[str]] | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        dev = self.model.device
+        seqs = (
+            [self.encoded[i] for i in rows] if texts is None else [self.model.ids(t) for t in texts]
+        )
+        ids, lens = pad_ids(seqs)
+        return ids.to(dev), lens, dense_rows(self.Y, rows, dev)
+
+    def embed(self, batch: tuple[torch.Tensor, torch.Tensor, torch.Tensor]) -> torch.Tensor:
+        return self.model._require_net().embedding(batch[0])
+
+    def loss(
+        self, batch: tuple[torch.Tensor, torch.Tensor, torch.Tensor], embedded: torch.Tensor
+    ) -> torch.Tensor:
+        net = self.model._require_net()
+        return self.loss_fn(net.forward_embedded(embedded, batch[1]), batch[2])
+
+
 TREE_AUTO_LABELS = 2000
 """``tree=auto`` trains the label tree above this many labels. Measured per training step
 (300 words, batch 64, default sizes; bench/README.md), a flat step costs 0.7x the tree's
@@ -259,6 +290,7 @@ class AttentionXML(XMTCModel):
 
     mask_token = UNK
     supports_gradients = True
+    training_regimes = ("embedding", "substitution")
     reuse_states: bool = True
     """Score a text that shares a prefix or a suffix with a recently scored one from that
     text's kept BiLSTM states (:mod:`plugins.models.reuse`): the same scores up to float
@@ -283,6 +315,11 @@ class AttentionXML(XMTCModel):
         mode = self.options["tree"]
         n = self.n_labels if n_labels is None else n_labels
         return mode == "on" or (mode == "auto" and n > TREE_AUTO_LABELS)
+
+    def regimes_in_loop(self) -> tuple[str, ...]:
+        """Both regimes run in the flat model's loop; the label tree trains level by level
+        and perturbs each level's word vectors, while substitution retrains it in rounds."""
+        return ("embedding",) if self.uses_tree() else self.training_regimes
 
     @property
     def is_tree(self) -> bool:
@@ -422,13 +459,14 @@ class AttentionXML(XMTCModel):
         label_names: Sequence[str],
         seed: int = 0,
         progress: bool = True,
+        regime: Any = None,
     ) -> AttentionXML:
         o = self.options
         self.label_names = list(label_names)
         self._planner.clear()
         self._fast, self.inference = None, "exact"
         if self.uses_tree():
-            return self._fit_tree(docs, Y, loss, seed=seed, progress=progress)
+            return self._fit_tree(docs, Y, loss, seed=seed, progress=progress, regime=regime)
         self._check_memory()
         seed_everything(seed)
         self._build_vocab(docs)
@@ -467,11 +505,20 @@ class AttentionXML(XMTCModel):
             average_from=max(1, o["epochs"] - o["swa_epochs"] + 1) if o["swa_epochs"] else 0,
             average_every=o["swa_every"],
             loss=loss,
+            regime=regime,
+            parts=FlatBatches(self, encoded, Y, loss) if regime is not None else None,
         )
         return self
 
     def _fit_tree(
-        self, docs: Sequence[Words], Y: sp.csr_matrix, loss: Any, *, seed: int, progress: bool
+        self,
+        docs: Sequence[Words],
+        Y: sp.csr_matrix,
+        loss: Any,
+        *,
+        seed: int,
+        progress: bool,
+        regime: Any = None,
     ) -> AttentionXML:
         """Level-wise training of the label tree (:func:`fit_tree`)."""
         o = self.options
@@ -507,6 +554,8 @@ class AttentionXML(XMTCModel):
             device=self.device,
             seed=seed,
             progress=progress,
+            regime=regime,
+            encode=self.ids,
         )
         return self
 

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -273,6 +274,8 @@ def fit_tree(
     device: torch.device,
     seed: int,
     progress: bool,
+    regime: Any = None,
+    encode: Callable[[Sequence[str]], list[int]] | None = None,
 ) -> AttentionXMLTree:
     """Train the levels top-down as AttentionXML does and return the model.
 
@@ -284,6 +287,9 @@ def fit_tree(
     Every level trains ``epochs`` epochs; its weights are averaged (SWA) over the last
     ``swa_epochs`` of them, at most a third of them, so a short schedule does not average
     in its first, poor weights.
+
+    ``regime`` (an embedding regime, :mod:`harness.regimes`) runs in every level's loop, on
+    that level's word vectors; ``encode`` turns a text into token ids for it.
     """
     o = options
     beam = o["beam"]
@@ -300,6 +306,7 @@ def fit_tree(
         net = net.to(device)
         targets = tree.level_targets(Y, d)
         level_loss = (loss if last else _plain_loss(loss, tree.sizes[d])).to(device)
+        level = LevelBatches(net, encoded, targets, level_loss, device, encode)
         if d == 0:
             density = targets.nnz / max(1, targets.shape[0] * targets.shape[1])
             step = _dense_step(net, encoded, targets, level_loss, device)
@@ -311,6 +318,7 @@ def fit_tree(
             step = _candidate_step(
                 net, encoded, tree, d, parents, targets, level_loss, device, width, rng
             )
+            level.candidates = partial(_level_candidates, tree, d - 1, parents, width, rng)
         with torch.no_grad():
             net.out.bias.fill_(_logit(density))
         swa = min(o["swa_epochs"], max(1, math.ceil(epochs / 3))) if o["swa_epochs"] else 0
@@ -329,9 +337,76 @@ def fit_tree(
             average_from=max(1, epochs - swa + 1) if swa else 0,
             average_every=o["swa_every"],
             loss=level_loss,
+            regime=regime,
+            parts=level if regime is not None else None,
         )
         nets.append(net.eval())
     return AttentionXMLTree(tree, nets, beam).eval()
+
+
+def _level_candidates(
+    tree: LabelTree,
+    parent_level: int,
+    parents: np.ndarray,
+    width: int,
+    rng: np.random.Generator,
+    rows: np.ndarray,
+) -> np.ndarray:
+    return _candidate_nodes(tree, parent_level, parents[rows], width, rng)
+
+
+class LevelBatches:
+    """One level's training batches for a regime (:class:`harness.regimes.steps.BatchParts`):
+    token ids, lengths, the nodes scored (all of the top level's; a lower level's
+    candidates, drawn once per batch as the plain step draws them) and their targets."""
+
+    def __init__(
+        self,
+        net: TreeLevelNet,
+        encoded: Sequence[Sequence[int]],
+        targets: sp.csr_matrix,
+        loss: BoundLoss,
+        device: torch.device,
+        encode: Callable[[Sequence[str]], list[int]] | None,
+    ):
+        self.net = net
+        self.encoded = encoded
+        self.targets = targets
+        self.loss_fn = loss
+        self.device = device
+        self.encode = encode
+        self.candidates: Callable[[np.ndarray], np.ndarray] | None = None
+
+    def batch(self, rows: np.ndarray, texts: Sequence[Sequence[str]] | None = None) -> Any:
+        if texts is None:
+            seqs = [self.encoded[i] for i in rows]
+        elif self.encode is None:
+            raise ValueError("this level was given no encoder for texts")
+        else:
+            seqs = [self.encode(t) for t in texts]
+        ids, lens = pad_ids(seqs)
+        y = self.targets[rows].toarray()
+        if self.candidates is None:
+            return ids.to(self.device), lens, None, torch.from_numpy(y).to(self.device)
+        nodes = self.candidates(rows)
+        y = np.take_along_axis(y, nodes, axis=1)
+        return (
+            ids.to(self.device),
+            lens,
+            torch.from_numpy(nodes).to(self.device),
+            torch.from_numpy(y).to(self.device),
+        )
+
+    def embed(self, batch: Any) -> torch.Tensor:
+        return self.net.embedding(batch[0])
+
+    def loss(self, batch: Any, embedded: torch.Tensor) -> torch.Tensor:
+        _, lens, nodes, y = batch
+        h = self.net.encode_embedded(embedded, lens)
+        logits = self.net.node_logits(h, length_mask(lens, h.shape[1], self.device), nodes)
+        if nodes is None:
+            return self.loss_fn(logits, y)
+        return self.loss_fn(logits, y, columns=nodes)
 
 
 def _dense_step(

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import hashlib
 import random
+import time
 from collections.abc import Callable, Iterator, Sequence
+from contextlib import nullcontext
 from typing import Any
 
 import numpy as np
@@ -142,6 +144,8 @@ def train_loop(
     average_from: int = 0,
     average_every: int = 50,
     loss: Any = None,
+    regime: Any = None,
+    parts: Any = None,
 ) -> list[float]:
     """AdamW over ``epochs`` with a linear-decay schedule (optional warm-up), gradient
     clipping and one tqdm bar; ``step(rows)`` returns the batch loss. Returns epoch means.
@@ -157,6 +161,12 @@ def train_loop(
     ``loss``: the bound loss ``step`` calls; when it has ``set_progress`` (deferred
     re-weighting, :class:`harness.contracts.loss.BoundLoss`) it hears the fraction of steps done
     before each step.
+
+    ``regime`` (:class:`harness.regimes.steps.Regime`) and ``parts`` (the model's
+    :class:`harness.regimes.steps.BatchParts`): adversarial training. The regime then runs
+    each batch's forward and backward passes itself (``step`` is not called), its cost
+    record times the optimiser steps as plain training's part and gets each epoch's
+    seconds, and it hears the end of every epoch (a substitution regime refreshes there).
     """
     set_progress = getattr(loss, "set_progress", None)
     rng = np.random.default_rng(seed)
@@ -187,19 +197,26 @@ def train_loop(
             for m in modules:
                 m.train()
             losses = []
+            epoch_start = time.perf_counter()
             for rows in batches_of_epoch(rng):
                 if set_progress is not None:
                     set_progress(n_steps / total)
-                batch_loss = step(rows)
-                for o in opts:
-                    o.zero_grad(set_to_none=True)
-                batch_loss.backward()
-                if clip:
-                    torch.nn.utils.clip_grad_norm_(dense, clip)
-                for o, sc in zip(opts, scheds, strict=True):
-                    o.step()
-                    sc.step()
-                losses.append(float(batch_loss.detach()))
+                if regime is None:
+                    batch_loss = step(rows)
+                    for o in opts:
+                        o.zero_grad(set_to_none=True)
+                    batch_loss.backward()
+                    losses.append(float(batch_loss.detach()))
+                else:
+                    for o in opts:
+                        o.zero_grad(set_to_none=True)
+                    losses.append(regime.step(parts, rows))
+                with regime.cost.timing("plain") if regime is not None else nullcontext():
+                    if clip:
+                        torch.nn.utils.clip_grad_norm_(dense, clip)
+                    for o, sc in zip(opts, scheds, strict=True):
+                        o.step()
+                        sc.step()
                 if averaged is not None and epoch + 1 >= average_from:
                     if n_steps % average_every == 0:
                         averaged.update_parameters(modules[0])
@@ -208,6 +225,9 @@ def train_loop(
                 bar.update(1)
                 bar.set_postfix(epoch=epoch + 1, loss=f"{np.mean(losses[-50:]):.4f}")
             history.append(float(np.mean(losses)) if losses else float("nan"))
+            if regime is not None:
+                regime.cost.epoch_seconds.append(time.perf_counter() - epoch_start)
+                regime.end_epoch(epoch + 1, epochs)
         if averaged is not None and n_averaged:
             averaged.update_parameters(modules[0])  # the final weights count too
             with torch.no_grad():

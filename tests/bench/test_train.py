@@ -70,3 +70,32 @@ def test_topk_metrics_match_dense_evaluation() -> None:
     sparse = bench.topk_metrics(model, corpus)
     for key in ("P@1", "P@3", "P@5", "nDCG@5", "PSP@5"):
         assert sparse[key] == pytest.approx(dense[key], abs=1e-9), key
+
+
+def test_a_regime_row_is_set_against_the_plain_row_of_its_model() -> None:
+    """``adversarial=`` in a model entry trains under that regime (a tiny real AttentionXML),
+    records its counted cost, and the regime table divides by the plain row."""
+    import argparse
+
+    bench = bench_train()
+    tiny = "attentionxml@epochs=1@hidden=8@fc_size=8@max_words=20@swa_epochs=0"
+    args = argparse.Namespace(
+        threads=1,
+        dataset="synthetic",
+        dataset_opt=["n_docs=300", "n_labels=100", "doc_length=30"],
+        data_dir=REPO / "nowhere",
+        options="",
+        train_docs=0,
+    )
+    records = []
+    for entry in (tiny, f"{tiny}@adversarial=embedding@adversarial.radius=2"):
+        args.one = entry
+        records.append(bench.run_one(args))
+    plain, adv = records
+    assert plain["training"] == {} and plain["training_cost"] is None
+    assert adv["training"]["radius"] == 2.0 and adv["options"] == plain["options"]
+    assert adv["training_cost"]["forward_vs_plain"] == 2.0
+    table = bench.regime_table(records)
+    lines = table.splitlines()
+    assert len(lines) == 3 and "embedding fgm r=2" in lines[2]  # header, rule, one regime
+    assert "2.00x" in lines[2] and f"({plain['metrics']['P@1']:.4f})" in lines[2]
