@@ -85,6 +85,8 @@ class Registry:
     """The modules loaded besides the built-in and installed ones (a worker loads them too)."""
     registry_file: Path | None = None
     """The registry file of built-in plugins, when not the default."""
+    extra_source: str = "extra plugins"
+    """Where ``extra_plugins`` came from, as messages name it (a worker names it alike)."""
 
     def get(self, kind: str, name: str) -> Component:
         """The component ``name`` of ``kind``; a clear error listing the known names if absent."""
@@ -213,7 +215,9 @@ def load_registry(
     pm = pluggy.PluginManager(PROJECT)
     pm.add_hookspecs(hookspecs)
     extra = tuple(extra_plugins)
-    reg = Registry(pm=pm, extra_plugins=extra, registry_file=registry_file)
+    reg = Registry(
+        pm=pm, extra_plugins=extra, registry_file=registry_file, extra_source=extra_source
+    )
     for obj, source in _plugin_modules(extra, registry_file, extra_source):
         name = getattr(obj, "__name__", repr(obj))
         if pm.is_registered(obj) or pm.get_plugin(name) is not None:

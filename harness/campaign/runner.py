@@ -300,6 +300,7 @@ class CampaignRunner:
                 fingerprint=setup.corpus.fingerprint(),
             ),
             plugins=self.registry.extra_plugins,
+            plugins_source=self.registry.extra_source,
             registry_file=str(self.registry.registry_file) if self.registry.registry_file else None,
             threads=rt.threads,
             seed=cfg.seed,

@@ -7,6 +7,7 @@ from __future__ import annotations
 import contextlib
 import io
 import os
+import signal
 import subprocess
 import sys
 from collections.abc import Sequence
@@ -61,7 +62,14 @@ def run_cli(
     )
 
 
+def _interruptible() -> None:
+    """In the child: Ctrl-C's default, so Python turns SIGINT into KeyboardInterrupt even
+    when the tests themselves run as a background job (which inherits SIGINT ignored)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def popen_cli(args: Sequence[str], cwd: Path, env: dict[str, str] | None = None):
+    """The CLI as a child process the test can signal (SIGINT behaves as Ctrl-C)."""
     return subprocess.Popen(
         cli_cmd(args),
         cwd=cwd,
@@ -69,6 +77,7 @@ def popen_cli(args: Sequence[str], cwd: Path, env: dict[str, str] | None = None)
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        preexec_fn=_interruptible,
     )
 
 

@@ -47,6 +47,6 @@ def test_eval_writes_only_into_its_output_folders(tmp_path: Path) -> None:
     written = {p.relative_to(work).parts[0] for p in new}
     assert {"models", "cache"} <= written
     assert any(p.name.startswith("clusters-") for p in new)  # the cluster cache was exercised
-    assert any(p.name.startswith("predictions-") for p in new)  # and the predictions cache
+    assert any(p.name.startswith("topk-") for p in new)  # and the predictions cache
     assert any(p.name == "model.safetensors" for p in new)  # and a checkpoint
     assert _files(outside) == {outside / "keep.txt"}

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 
+from harness.store.schema import SCHEMA_VERSION
 from tests.conftest import BACKENDS
 from tests.helpers.cli import cli_output, main_captured, one_line_error, run_cli, run_main
 from tests.helpers.damage import Db, count, is_url, table_contents
@@ -293,7 +294,7 @@ def test_postgres_queries_users_write_still_work(pg_db: str) -> None:
         "SELECT now() - started_at AS age, to_char(started_at, 'YYYY') FROM runs": 4,
         "SELECT 'random(' AS looks_like_a_call, 1 AS a, 1 AS a": 1,
         "WITH t AS (SELECT * FROM trials) SELECT count(*) FROM t": 1,
-        "TABLE schema_version": 2,
+        "TABLE schema_version": SCHEMA_VERSION,
         "VALUES (1), (2)": 2,
     }
     for statement, n_rows in queries.items():

@@ -49,7 +49,7 @@ def _without_clock(config: dict[str, Any]) -> dict[str, Any]:
     runtime = dict(config.get("runtime") or {})
     for key in ("model_dir", "cache_dir"):
         runtime.pop(key, None)
-    return {**config, "runtime": runtime, "checkpoint_hash": None}
+    return {**config, "runtime": runtime, "checkpoint_hash": None, "checkpoint_path": None}
 
 
 def _copy_clock(src: Store, dst: Store) -> None:

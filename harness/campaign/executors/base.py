@@ -54,6 +54,8 @@ class AttackJob:
     """Plugin modules loaded besides the built-in and installed ones (named by the caller)."""
     registry_file: str | None = None
     """The registry file of built-in plugins, when not the default."""
+    plugins_source: str = "extra plugins"
+    """Where ``plugins`` came from, as the driver's messages name it."""
     threads: int | None = None
     """Torch/BLAS threads each worker uses (its share of the machine); None: unchanged."""
     seed: int = 0
@@ -65,7 +67,9 @@ class AttackJob:
         from harness.registry import load_registry
 
         registry_file = Path(self.registry_file) if self.registry_file else None
-        return load_registry(self.plugins, registry_file=registry_file)
+        return load_registry(
+            self.plugins, registry_file=registry_file, extra_source=self.plugins_source
+        )
 
     def build(
         self, registry: Registry | None = None, checkpoint: str | Path | None = None
