@@ -13,24 +13,11 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Sequence
 from typing import Any
-
-import numpy as np
 
 from harness import hookimpl
 from harness.components import Component, Option
-
-
-class _Accepting:
-    def check(self, texts: Sequence[list[str]], n_changed: Sequence[int]) -> np.ndarray:
-        return np.ones(len(texts), dtype=bool)
-
-    def max_changes(self) -> int | None:
-        return None
-
-    def similarity(self, texts: Sequence[list[str]]) -> np.ndarray:
-        return np.ones(len(texts))
+from tests.plugins_for_tests.failing import AlwaysSimilar
 
 
 class PacedSimilarity:
@@ -39,9 +26,9 @@ class PacedSimilarity:
     def __init__(self, pause: float):
         self.pause = pause
 
-    def start(self, original: list[str]) -> _Accepting:
+    def start(self, original: list[str]) -> AlwaysSimilar:
         time.sleep(self.pause)
-        return _Accepting()
+        return AlwaysSimilar()
 
 
 @hookimpl
