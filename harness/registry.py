@@ -87,6 +87,13 @@ class Registry:
     """The registry file of built-in plugins, when not the default."""
     extra_source: str = "extra plugins"
     """Where ``extra_plugins`` came from, as messages name it (a worker names it alike)."""
+    env_plugins: tuple[str, ...] = ()
+    """The modules ``$XMTC_HARNESS_PLUGINS`` named here (a worker on a cluster started
+    elsewhere has not got this process's environment, so it is handed them)."""
+    import_roots: tuple[str, ...] = ()
+    """The folders of this process's import path that the extra and environment modules
+    were found in: a worker puts them on its own path, so a plugin found through
+    ``PYTHONPATH`` here is found there (Ray assumes the same layout for the driver's folder)."""
 
     def get(self, kind: str, name: str) -> Component:
         """The component ``name`` of ``kind``; a clear error listing the known names if absent."""
@@ -175,8 +182,23 @@ def _import(module_path: str, source: str) -> ModuleType:
         ) from exc
 
 
+def import_root(module: ModuleType) -> str | None:
+    """The import-path folder ``module`` was found in (None for a module without a file)."""
+    top = importlib.import_module(module.__name__.partition(".")[0])
+    where = getattr(top, "__file__", None)
+    if not where:
+        return None
+    folder = Path(where).resolve().parent
+    return str(folder.parent if hasattr(top, "__path__") else folder)
+
+
+def env_plugin_modules() -> tuple[str, ...]:
+    """The modules ``$XMTC_HARNESS_PLUGINS`` names, in order."""
+    return tuple(m.strip() for m in os.environ.get(ENV_PLUGINS, "").split(",") if m.strip())
+
+
 def _plugin_modules(
-    extra: Iterable[str], registry_file: Path | None, extra_source: str
+    extra: Iterable[str], registry_file: Path | None, extra_source: str, env: Iterable[str]
 ) -> list[tuple[Any, str]]:
     """(module or object, source description) for every plugin to load, in load order."""
     loaded: list[tuple[Any, str]] = []
@@ -193,7 +215,6 @@ def _plugin_modules(
                 f"plugin {ep.value!r} from {source} failed to load: {exc.__class__.__name__}: {exc}"
             ) from exc
         loaded.append((obj, source))
-    env = [m.strip() for m in os.environ.get(ENV_PLUGINS, "").split(",") if m.strip()]
     for mod in env:
         loaded.append((_import(mod, f"${ENV_PLUGINS}"), f"${ENV_PLUGINS}"))
     for mod in extra:
@@ -205,20 +226,31 @@ def load_registry(
     extra_plugins: Iterable[str] = (),
     registry_file: Path | None = None,
     extra_source: str = "extra plugins",
+    env_plugins: Iterable[str] | None = None,
 ) -> Registry:
     """Load every plugin and collect the components they register.
 
     A name registered twice within a kind is an error naming both sources, unless the later
     component sets ``replaces=True`` (how a third party overrides a built-in).
-    ``extra_source`` says where ``extra_plugins`` came from, in messages and listings.
+    ``extra_source`` says where ``extra_plugins`` came from, in messages and listings;
+    ``env_plugins`` stands for ``$XMTC_HARNESS_PLUGINS`` when given (a worker's copy of the
+    driver's).
     """
     pm = pluggy.PluginManager(PROJECT)
     pm.add_hookspecs(hookspecs)
     extra = tuple(extra_plugins)
+    env = env_plugin_modules() if env_plugins is None else tuple(env_plugins)
     reg = Registry(
-        pm=pm, extra_plugins=extra, registry_file=registry_file, extra_source=extra_source
+        pm=pm,
+        extra_plugins=extra,
+        registry_file=registry_file,
+        extra_source=extra_source,
+        env_plugins=env,
     )
-    for obj, source in _plugin_modules(extra, registry_file, extra_source):
+    plugins = _plugin_modules(extra, registry_file, extra_source, env)
+    roots = (import_root(importlib.import_module(m)) for m in (*env, *extra))
+    reg.import_roots = tuple(dict.fromkeys(r for r in roots if r))
+    for obj, source in plugins:
         name = getattr(obj, "__name__", repr(obj))
         if pm.is_registered(obj) or pm.get_plugin(name) is not None:
             continue  # the same module named twice (say, in registry.yaml and by the caller)

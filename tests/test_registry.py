@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
+import pickle
 import subprocess
 import sys
 import textwrap
@@ -11,6 +13,8 @@ from pathlib import Path
 
 import pytest
 
+from harness.attack.build import AttackSpec
+from harness.campaign.executors.base import AttackJob, ModelRef
 from harness.components import Component, Option
 from harness.errors import PluginError, UsageError
 from harness.registry import load_registry, read_registry_file
@@ -244,3 +248,50 @@ def test_option_validation_names_the_option() -> None:
         comp.resolve_options({"beta": "abc"})
     with pytest.raises(UsageError, match="unknown option"):
         comp.resolve_options({"gamma": 1})
+
+
+def test_a_worker_finds_the_plugins_the_driver_found_on_its_own_path(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A Ray worker of a cluster started elsewhere has neither the driver's PYTHONPATH nor
+    its $XMTC_HARNESS_PLUGINS: the job hands it both, and it loads the same components."""
+    pkg = tmp_path / "pathonly" / "pathplug"
+    pkg.mkdir(parents=True)
+    (pkg / "__init__.py").write_text("")
+    (pkg / "extra.py").write_text(THIRD_PARTY)
+    (tmp_path / "pathonly" / "envplug2.py").write_text(
+        THIRD_PARTY.replace('"tiny"', '"tiny2"').replace("length-ratio", "length-ratio-2")
+    )
+    monkeypatch.syspath_prepend(str(tmp_path / "pathonly"))
+    monkeypatch.setenv("XMTC_HARNESS_PLUGINS", "envplug2")
+    reg = load_registry(["pathplug.extra"], extra_source="--plugin")
+    assert reg.import_roots == (str((tmp_path / "pathonly").resolve()),)
+    assert reg.env_plugins == ("envplug2",)
+    job = AttackJob(
+        spec=AttackSpec(),
+        model=ModelRef("", "", (), ""),
+        plugins=reg.extra_plugins,
+        plugins_source=reg.extra_source,
+        env_plugins=reg.env_plugins,
+        import_roots=reg.import_roots,
+    )
+    code = textwrap.dedent(
+        """
+        import pickle, sys
+        reg = pickle.load(sys.stdin.buffer).registry()
+        print(" ".join([*reg.names("dataset"), *reg.names("similarity")]))
+        """
+    )
+    env = {k: v for k, v in os.environ.items() if k != "XMTC_HARNESS_PLUGINS"}
+    env["PYTHONPATH"] = str(REPO)
+    out = subprocess.run(
+        [sys.executable, "-c", code], input=pickle.dumps(job), capture_output=True, env=env
+    )
+    assert out.returncode == 0, out.stderr.decode()
+    names = out.stdout.decode().split()
+    assert {"tiny", "tiny2", "length-ratio", "length-ratio-2"} <= set(names)
+
+    # without the roots, the same worker cannot find them: the test above is not vacuous
+    bare = pickle.dumps(dataclasses.replace(job, import_roots=()))
+    out = subprocess.run([sys.executable, "-c", code], input=bare, capture_output=True, env=env)
+    assert out.returncode != 0 and b"No module named" in out.stderr

@@ -301,6 +301,8 @@ class CampaignRunner:
             ),
             plugins=self.registry.extra_plugins,
             plugins_source=self.registry.extra_source,
+            env_plugins=self.registry.env_plugins,
+            import_roots=self.registry.import_roots,
             registry_file=str(self.registry.registry_file) if self.registry.registry_file else None,
             threads=rt.threads,
             seed=cfg.seed,

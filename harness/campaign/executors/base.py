@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+import sys
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -56,6 +57,11 @@ class AttackJob:
     """The registry file of built-in plugins, when not the default."""
     plugins_source: str = "extra plugins"
     """Where ``plugins`` came from, as the driver's messages name it."""
+    env_plugins: tuple[str, ...] = ()
+    """The driver's ``$XMTC_HARNESS_PLUGINS`` modules (a worker's environment may differ)."""
+    import_roots: tuple[str, ...] = ()
+    """Folders the driver imported ``plugins`` and ``env_plugins`` from, put on a worker's
+    import path before it loads them (:attr:`harness.registry.Registry.import_roots`)."""
     threads: int | None = None
     """Torch/BLAS threads each worker uses (its share of the machine); None: unchanged."""
     seed: int = 0
@@ -67,8 +73,14 @@ class AttackJob:
         from harness.registry import load_registry
 
         registry_file = Path(self.registry_file) if self.registry_file else None
+        for root in reversed(self.import_roots):
+            if root not in sys.path and Path(root).is_dir():
+                sys.path.insert(0, root)
         return load_registry(
-            self.plugins, registry_file=registry_file, extra_source=self.plugins_source
+            self.plugins,
+            registry_file=registry_file,
+            extra_source=self.plugins_source,
+            env_plugins=self.env_plugins,
         )
 
     def build(
