@@ -17,6 +17,9 @@ script then measures how cost per trial grows with document length for ``mask`` 
 tables, writes ``bench/results/attack.json`` and rewrites the "Attack throughput" section
 of ``bench/README.md``.
 
+The ``guards`` section times the contract checks the attack makes on every plugin answer
+(issue 13) call by call, against the trials' wall time.
+
 It also times the model's queries themselves (``queries`` section): a batch of
 near-identical texts scored densely (``predict_proba``, every label) and sparsely
 (``predict_topk``: the top-k and the target's score, where the model has it), the two
@@ -27,6 +30,8 @@ cost that does not grow with the number of labels.
     python bench/attack.py --quick --out /tmp/a.json   # a tiny synthetic run (the test)
     python bench/attack.py --models attentionxml --model-opt attentionxml:tree=on \
         --sections compare,queries --section-title "## Attack throughput: label tree"
+    python bench/attack.py --sections guards --threads 1 \
+        --section-title "## Attack throughput: contract checks"
 """
 
 from __future__ import annotations
@@ -577,6 +582,112 @@ def compare_modes(
     return out
 
 
+GUARDS = {
+    "harness.attack.guarded": (
+        "checked_candidates",
+        "checked_scores",
+        "checked_verdicts",
+        "checked_similarities",
+        "checked_max_changes",
+    ),
+    "harness.attack.engine": ("topk_problem",),
+}
+"""The run-time contract checks an attack makes on every plugin answer, where it looks them
+up (the guards call them by these module-level names)."""
+
+
+class GuardTimer:
+    """Times every call of the contract checks (:data:`GUARDS`) while installed: seconds and
+    calls per check. The timer adds two ``perf_counter`` calls per check (about 0.1 µs)."""
+
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = {}
+        self.calls: dict[str, int] = {}
+
+    def _timed(self, name: str, fn: Callable[..., Any]) -> Callable[..., Any]:
+        def timed(*args: Any, **kwargs: Any) -> Any:
+            t0 = time.perf_counter()
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                self.seconds[name] = self.seconds.get(name, 0.0) + time.perf_counter() - t0
+                self.calls[name] = self.calls.get(name, 0) + 1
+
+        return timed
+
+    @contextmanager
+    def installed(self) -> Iterator[GuardTimer]:
+        import importlib
+
+        saved = []
+        for module_name, names in GUARDS.items():
+            module = importlib.import_module(module_name)
+            for name in names:
+                saved.append((module, name, getattr(module, name)))
+                setattr(module, name, self._timed(name, getattr(module, name)))
+        try:
+            yield self
+        finally:
+            for module, name, fn in saved:
+                setattr(module, name, fn)
+
+
+def guard_costs(
+    registry: Registry,
+    corpus: Corpus,
+    model: XMTCModel,
+    model_name: str,
+    args: argparse.Namespace,
+) -> dict[str, Any]:
+    """What the contract checks on plugin answers (issue 13) cost an attack: the harness
+    mode at the first thread count of the sweep, every check timed, against the trials'
+    wall time."""
+    spec = bench_spec(args)
+    plan, test_words, _n_bins = plan_trials(
+        corpus, model, args.trials, spec.k, args.seed, SamplingConfig().labels_per_bin
+    )
+    mode = make_mode("harness", registry, spec, model, one_at_a_time=False, threads=args.threads[0])
+    mode.encoder(["warm up"])
+    mode.encoder.seconds, mode.encoder.calls, mode.encoder.texts = 0.0, 0, 0
+    timer = GuardTimer()
+    load_before = list(os.getloadavg())
+    with timer.installed():
+        for i, p in enumerate(plan):
+            try:
+                mode.results.append(run_trial(mode, model, test_words[p.doc_row], p.targets))
+            except Exception as exc:  # recorded and reported; the benchmark goes on
+                mode.results.append(None)
+                mode.errors.append(f"trial {i}: {exc.__class__.__name__}: {exc}")
+            if not args.quiet:
+                print(f"  {model_name} guards trial {i + 1}/{len(plan)}", file=sys.stderr)
+    n = max(1, len(plan))
+    checks = sum(timer.seconds.values())
+    calls = sum(timer.calls.values())
+    return {
+        "model": model_name,
+        "trials": len(plan),
+        "threads": mode.threads,
+        "load_before": load_before,
+        "load_after": list(os.getloadavg()),
+        "wall_s": mode.wall,
+        "seconds_per_trial": mode.wall / n,
+        "checks_ms_per_trial": 1000 * checks / n,
+        "check_calls_per_trial": calls / n,
+        "us_per_check": 1e6 * checks / max(1, calls),
+        "share_checks": checks / max(mode.wall, 1e-12),
+        "per_check": {
+            name: {
+                "calls_per_trial": timer.calls[name] / n,
+                "us_per_call": 1e6 * timer.seconds[name] / max(1, timer.calls[name]),
+                "ms_per_trial": 1000 * timer.seconds[name] / n,
+            }
+            for name in sorted(timer.calls)
+        },
+        "outcomes": _count([r.outcome if r else "error" for r in mode.results]),
+        "errors": mode.errors,
+    }
+
+
 def reuse_stats(model: XMTCModel) -> dict[str, float]:
     """What the model's kept states have saved so far (models that keep any)."""
     stats = getattr(model, "reuse_stats", None)
@@ -1030,6 +1141,27 @@ def tables(res: dict[str, Any]) -> str:
                     f"{'–' if not reuse else _pct(served)} |"
                 )
             lines.append("")
+    guards = res.get("guards", [])
+    if guards:
+        lines += [
+            "The contract checks on plugin answers (every importance score vector, candidate "
+            "list, verdict, similarity and model answer is checked before the search uses "
+            "it), timed call by call inside the harness mode's trials:",
+            "",
+            "| model | threads | trials | s/trial | checks ms/trial | checks/trial | µs/check | "
+            "share of wall time | costliest check (µs/call) |",
+            "|---|---:|---:|---:|---:|---:|---:|---:|---|",
+        ]
+        for g in guards:
+            top = max(g["per_check"].items(), key=lambda kv: kv[1]["ms_per_trial"], default=None)
+            worst = f"{top[0]} ({top[1]['us_per_call']:.1f})" if top else "–"
+            lines.append(
+                f"| {g['model']} | {g['threads']} | {g['trials']} | "
+                f"{g['seconds_per_trial']:.2f} | {g['checks_ms_per_trial']:.2f} | "
+                f"{g['check_calls_per_trial']:.0f} | {g['us_per_check']:.1f} | "
+                f"{100 * g['share_checks']:.2f}% | {worst} |"
+            )
+        lines.append("")
     inference = res.get("inference", [])
     if inference:
         lines += [
@@ -1136,6 +1268,9 @@ def targets(res: dict[str, Any]) -> dict[str, Any]:
         out["seconds_per_trial"] = {
             r["model"]: round(r["harness"]["seconds_per_trial"], 2) for r in cmp_rows
         }
+    guards = res.get("guards", [])
+    if guards:
+        out["checks_le_1pct_all_models"] = all(g["share_checks"] <= 0.01 for g in guards)
     sc = res.get("scaling")
     if sc:
         exps = [
@@ -1264,7 +1399,11 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     ap.add_argument("--out", type=Path, default=REPO / "bench" / "results" / "attack.json")
     ap.add_argument("--readme", type=Path, default=None, help="README to rewrite the section of")
     ap.add_argument("--no-readme", action="store_true", help="do not touch bench/README.md")
-    ap.add_argument("--sections", default="compare,scaling,memory")
+    ap.add_argument(
+        "--sections",
+        default="compare,scaling,memory",
+        help="comma-separated: models, compare, inference, queries, guards, scaling, memory",
+    )
     ap.add_argument("--data-dir", default=None, help="dataset folder (default: the plugin's)")
     ap.add_argument("--model-dir", default=str(REPO / "models"))
     ap.add_argument("--db", default=str(REPO / "results.db"))
@@ -1422,6 +1561,10 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
                 res["compare"].append(
                     compare_modes(registry, corpus, model_of(name), name, args, sampler)
                 )
+        if "guards" in args.sections:
+            res["guards"] = [
+                guard_costs(registry, corpus, model_of(name), name, args) for name in args.models
+            ]
         if "inference" in args.sections:
             res["inference"] = []
             for name in args.models:

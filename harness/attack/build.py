@@ -131,13 +131,16 @@ class AttackBuilder:
         *,
         engine: QueryEngine | None = None,
         lazy_checks: bool = True,
+        subject: str | None = None,
     ) -> Attack:
         """The attack against ``model``. ``engine`` replaces the default batched, cached
         engine (a benchmark's reference loop); ``lazy_checks=False`` checks constraints on
-        every candidate that could be chosen (same choices, more encoder calls)."""
+        every candidate that could be chosen (same choices, more encoder calls); ``subject``
+        names the model plugin in contract errors (default: by its class)."""
         self.check_model(model)
         spec = self.spec
-        engine = engine if engine is not None else QueryEngine(model, max_batch=spec.max_batch)
+        if engine is None:
+            engine = QueryEngine(model, max_batch=spec.max_batch, subject=subject)
         settings = SearchSettings(max_queries=spec.max_queries, lazy_checks=lazy_checks)
         subjects = self.subjects
         search = GreedySearch(

@@ -9,7 +9,9 @@ The attack asks sparse questions (:meth:`QueryEngine.scores`): for the trial's g
 top-k list and the scores and ranks of the target labels, through the model's
 :meth:`~harness.contracts.model.XMTCModel.predict_topk`. A model with a dense
 ``predict_proba`` answers them from its full rows; a label tree over 10^5 labels answers
-them without ever forming one.
+them without ever forming one. Every answer is held to the model contract
+(:func:`~harness.contracts.checks.topk_problem`) before it is believed or cached: a model
+whose list, scores and ranks disagree ends the trial as an ``error`` naming the rule.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from harness.contracts.checks import ContractViolation, topk_problem
 from harness.contracts.model import XMTCModel
 from harness.ranking import TopK
 
@@ -71,6 +74,7 @@ class QueryEngine:
         max_batch: int = 64,
         cache_bytes: int = 256 * 2**20,
         use_cache: bool = True,
+        subject: str | None = None,
     ):
         if max_batch < 1:
             raise ValueError("max_batch must be >= 1")
@@ -85,6 +89,8 @@ class QueryEngine:
         self._max_entries = max(16, cache_bytes // self._row_bytes)
         self._question: tuple[int, tuple[int, ...]] | None = None
         """The (k, labels) the cached answers answer."""
+        self.subject = subject or f"model {type(model).__module__}.{type(model).__name__}"
+        """How a contract error names the model plugin (by default, by its class)."""
 
     @property
     def mask_token(self) -> str:
@@ -124,6 +130,9 @@ class QueryEngine:
         t0 = time.perf_counter()
         part = self.model.predict_topk(texts, k, labels)
         self.counters.model_seconds += time.perf_counter() - t0
+        wrong = topk_problem(part, len(texts), k, self.model.n_labels, labels)
+        if wrong is not None:
+            raise ContractViolation("model.predict_topk", self.subject, wrong)
         self.counters.forward_passes += len(texts)
         self.counters.batches += 1
         return part

@@ -298,6 +298,7 @@ class CampaignRunner:
                 checkpoint_hash=setup.row.checkpoint_hash,
                 label_names=tuple(setup.corpus.label_names),
                 fingerprint=setup.corpus.fingerprint(),
+                name=cfg.model.name,
             ),
             plugins=self.registry.extra_plugins,
             plugins_source=self.registry.extra_source,
@@ -316,8 +317,9 @@ class CampaignRunner:
         executor = None
         try:
             fire_event(self.registry, "xmtc_run_started", run_id=run_id, config=new.config)
+            model_subject = job.model.subject(self.registry)
             executor = EXECUTORS[rt.executor](
-                job, lambda: builder.build(setup.model), rt, self.echo
+                job, lambda: builder.build(setup.model, subject=model_subject), rt, self.echo
             )
             for n, attempt in enumerate(executor.run(todo), 1):
                 stored = self._record(run_id, attempt, setup.corpus.label_names)

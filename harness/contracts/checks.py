@@ -156,10 +156,17 @@ def checked_max_changes(subject: str, value: Any) -> int | None:
 # -- models -----------------------------------------------------------------------------------
 
 
+SCORE_TOLERANCE = 1e-5
+"""How far two copies of one score may differ (a model may compute a label's score apart
+from its top-k list, in float32)."""
+
+
 def topk_problem(value: Any, n: int, k: int, n_labels: int, labels: Sequence[int]) -> str | None:
     """A model's ``predict_topk()``: a :class:`~harness.ranking.TopK` of ``n`` rows of ``k``
-    distinct label indices in range, finite scores, one score and rank per asked label."""
-    from harness.ranking import TopK
+    distinct label indices in range, best first, with finite scores; for each asked label a
+    finite score and a rank that agree with the list (a label at position p of the list has
+    rank p + 1 and the score there; a rank beyond ``k`` or unknown means it is not listed)."""
+    from harness.ranking import UNKNOWN_RANK, TopK
 
     if not isinstance(value, TopK):
         return f"predict_topk() must return a TopK, got {_shown(value)}"
@@ -171,14 +178,37 @@ def topk_problem(value: Any, n: int, k: int, n_labels: int, labels: Sequence[int
     if k > 1 and idx.size and (np.diff(np.sort(idx, axis=1), axis=1) == 0).any():
         return "predict_topk() repeats a label within a document's top-k"
     scores = np.asarray(value.scores)
-    if scores.shape != (n, k) or not np.isfinite(scores).all():
-        return f"predict_topk() gave scores of shape {scores.shape} (or not finite)"
+    if scores.shape != (n, k) or scores.dtype.kind not in "fiu" or not np.isfinite(scores).all():
+        return f"predict_topk() gave scores of shape {scores.shape} (or not finite numbers)"
+    if k > 1 and scores.size and (np.diff(scores, axis=1) > SCORE_TOLERANCE).any():
+        return "predict_topk() gave a top-k list that is not best first"
+    if tuple(value.labels) != tuple(labels):
+        return f"predict_topk() answered about labels {_shown(value.labels)}, not those asked"
     shape = (n, len(labels))
-    if (
-        np.asarray(value.label_scores).shape != shape
-        or np.asarray(value.label_ranks).shape != shape
-    ):
+    label_scores, label_ranks = np.asarray(value.label_scores), np.asarray(value.label_ranks)
+    if label_scores.shape != shape or label_ranks.shape != shape:
         return f"predict_topk() must give a score and a rank per asked label, shape {shape}"
+    if not labels or not n or not k:
+        return None
+    if label_scores.dtype.kind not in "fiu" or not np.isfinite(label_scores).all():
+        return "predict_topk() gave an asked label a score that is not a finite number"
+    if (
+        label_ranks.dtype.kind not in "iu"
+        or ((label_ranks < 1) & (label_ranks != UNKNOWN_RANK)).any()
+    ):
+        return f"predict_topk() gave a rank that is neither 1-based nor {UNKNOWN_RANK} (unknown)"
+    listed = idx[:, :, None] == np.asarray(labels, dtype=np.int64)[None, None, :]
+    position = np.where(listed.any(axis=1), listed.argmax(axis=1) + 1, 0)  # 1-based; 0: absent
+    in_list = position > 0
+    if (label_ranks[in_list] != position[in_list]).any():
+        return "predict_topk() gave a listed label a rank other than its place in the list"
+    if ((label_ranks >= 1) & (label_ranks <= k) & ~in_list).any():
+        return "predict_topk() ranked a label within the top-k that its list leaves out"
+    at = np.take_along_axis(scores, np.clip(position - 1, 0, k - 1), axis=1)
+    if not np.allclose(label_scores[in_list], at[in_list], rtol=SCORE_TOLERANCE, atol=1e-6):
+        return "predict_topk() gave a listed label a score other than the list's"
+    if ((label_ranks > k) & (label_scores > scores[:, k - 1 : k] + SCORE_TOLERANCE)).any():
+        return "predict_topk() ranked a label below the top-k although it outscores the k-th"
     return None
 
 

@@ -78,3 +78,17 @@ def test_quick_tree_run_reports_trials_and_query_costs(tmp_path: Path) -> None:
     assert res["targets"]["seconds_per_trial"]["attentionxml"] > 0
     text = readme.read_text()
     assert "kept" in text and "## Attack throughput: label tree" in text
+
+
+def test_quick_guards_section_times_every_contract_check(tmp_path: Path) -> None:
+    """The contract checks' cost (issue 13): every check the attack makes is timed, with
+    calls per trial and its share of the trials' wall time."""
+    res = run_quick("attack.py", tmp_path, "--sections", "guards")
+    (g,) = res["guards"]
+    assert g["model"] == "linear" and g["trials"] >= 1 and g["errors"] == []
+    # a trial asks the model, the importance scorer, the substituter and the constraints
+    assert {"topk_problem", "checked_scores", "checked_candidates", "checked_verdicts"} <= set(
+        g["per_check"]
+    )
+    assert g["check_calls_per_trial"] > 0 and 0 < g["share_checks"] < 1
+    assert "checks_le_1pct_all_models" in res["targets"]

@@ -2,13 +2,18 @@
 a constraint hands back, the run-time checks either return it in the type the attack works
 with, or raise :class:`ContractViolation` naming the rule in one line; no other exception
 escapes them (which would reach the user as a traceback instead of an ``error`` trial).
+A model's sparse answer is held to its rules too: an honest one passes, and one that lies
+in any single respect (a list not best first, a rank or score that contradicts the list)
+is named.
 """
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
@@ -19,7 +24,9 @@ from harness.contracts.checks import (
     checked_scores,
     checked_similarities,
     checked_verdicts,
+    topk_problem,
 )
+from harness.ranking import UNKNOWN_RANK, TopK
 
 SUBJECT = "plugin 'generated'"
 
@@ -112,3 +119,104 @@ def test_generated_max_changes(value: object) -> None:
         _refused(exc, "constraint.max_changes")
         return
     assert out is None or (type(out) is int and out >= 0)
+
+
+# -- a model's answer: well-formed lies must not be believed ---------------------------------
+
+
+@st.composite
+def honest_answers(draw: st.DrawFn) -> tuple[TopK, int, int]:
+    """A dense model's true answer (distinct scores, so every lie below is visible), with
+    the ranks of unlisted labels kept or forgotten as a sparse model would."""
+    n = draw(st.integers(1, 4))
+    n_labels = draw(st.integers(2, 24))
+    k = draw(st.integers(1, min(n_labels, 6)))
+    seed = draw(st.integers(0, 2**32 - 1))
+    scores = np.random.default_rng(seed).permutation(n * n_labels).reshape(n, n_labels)
+    scores = (scores / (n * n_labels)).astype(np.float32)
+    labels = tuple(draw(st.lists(st.integers(0, n_labels - 1), max_size=4, unique=True)))
+    answer = TopK.from_dense(scores, k, labels)
+    if draw(st.booleans()):  # a sparse model knows no rank below its list
+        ranks = np.where(answer.label_ranks > k, UNKNOWN_RANK, answer.label_ranks)
+        answer = dataclasses.replace(answer, label_ranks=ranks)
+    return answer, k, n_labels
+
+
+LIES = (
+    "index-out-of-range", "repeated-index", "worst-first", "score-nan", "label-score-nan",
+    "rank-moved", "rank-zero", "listed-unknown", "listed-score", "unlisted-ranked-in",
+    "unlisted-outscores", "other-labels", "short",
+)  # fmt: skip
+
+
+def _lie(answer: TopK, k: int, n_labels: int, how: str, data: st.DataObject) -> TopK | None:
+    """``answer`` with one lie told in one row, or None when ``answer`` leaves no room for
+    that lie (no asked label listed, say)."""
+    idx, scores = answer.indices.copy(), answer.scores.copy()
+    lscores, lranks = answer.label_scores.copy(), answer.label_ranks.copy()
+    labels = answer.labels
+    r = data.draw(st.integers(0, len(answer) - 1), label="row")
+    listed = [c for c, j in enumerate(labels) if j in idx[r]]
+    unlisted = [c for c in range(len(labels)) if c not in listed]
+    if how == "index-out-of-range":
+        idx[r, data.draw(st.integers(0, k - 1))] = data.draw(
+            st.sampled_from([-1, n_labels, n_labels + 7, -(2**40)])
+        )
+    elif how == "repeated-index" and k > 1:
+        idx[r, 1] = idx[r, 0]
+    elif how == "worst-first" and k > 1:
+        idx[r], scores[r] = idx[r, ::-1], scores[r, ::-1]
+    elif how == "score-nan":
+        scores[r, data.draw(st.integers(0, k - 1))] = data.draw(
+            st.sampled_from([np.nan, np.inf, -np.inf])
+        )
+    elif how == "label-score-nan" and labels:
+        lscores[r, data.draw(st.integers(0, len(labels) - 1))] = np.nan
+    elif how == "rank-moved" and listed:
+        c = data.draw(st.sampled_from(listed))
+        lranks[r, c] = data.draw(
+            st.integers(1, k + 3).filter(lambda v: v != lranks[r, c]), label="new rank"
+        )
+    elif how == "rank-zero" and labels:
+        lranks[r, data.draw(st.integers(0, len(labels) - 1))] = data.draw(
+            st.sampled_from([0, -2, -(2**40)])
+        )
+    elif how == "listed-unknown" and listed:
+        lranks[r, data.draw(st.sampled_from(listed))] = UNKNOWN_RANK
+    elif how == "listed-score" and listed:
+        lscores[r, data.draw(st.sampled_from(listed))] += data.draw(st.sampled_from([-0.5, 0.5]))
+    elif how == "unlisted-ranked-in" and unlisted:
+        lranks[r, data.draw(st.sampled_from(unlisted))] = data.draw(st.integers(1, k))
+    elif how == "unlisted-outscores" and unlisted:
+        c = data.draw(st.sampled_from(unlisted))
+        lranks[r, c] = k + 1
+        lscores[r, c] = scores[r, k - 1] + 0.25
+    elif how == "other-labels":
+        labels = (*labels, n_labels + 1)
+    elif how == "short":
+        idx, scores = idx[:, : k - 1], scores[:, : k - 1]
+    else:
+        return None
+    return TopK(idx, scores, labels, lscores, lranks)
+
+
+@EXAMPLES
+@given(honest=honest_answers())
+def test_an_honest_model_answer_passes(honest: tuple[TopK, int, int]) -> None:
+    answer, k, n_labels = honest
+    assert topk_problem(answer, len(answer), k, n_labels, answer.labels) is None
+
+
+@settings(max_examples=600, deadline=None)
+@given(honest=honest_answers(), how=st.sampled_from(LIES), data=st.data())
+def test_a_model_answer_that_lies_is_refused(
+    honest: tuple[TopK, int, int], how: str, data: st.DataObject
+) -> None:
+    """Every kind of lie a model can tell in a well-typed TopK, one row at a time, is named:
+    believed, it would move a trial's outcome or its recorded ranks."""
+    answer, k, n_labels = honest
+    lying = _lie(answer, k, n_labels, how, data)
+    assume(lying is not None)
+    problem = topk_problem(lying, len(answer), k, n_labels, answer.labels)
+    assert problem is not None and problem.startswith("predict_topk() "), (how, problem)
+    assert "\n" not in problem

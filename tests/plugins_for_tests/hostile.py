@@ -9,7 +9,8 @@ them runs in about a second:
   ``two-train``, ``bad-labels``, ``not-corpus`` return what the dataset contract forbids;
   ``name=`` sets the corpus's name (whatever it contains).
 * ``hostile-model`` (model): ``fail=init|fit|predict`` raises there; ``fail=topk`` answers
-  ``predict_topk`` with label indices out of range.
+  ``predict_topk`` with label indices out of range; ``fail=lie`` answers the attack's
+  questions with a well-formed list that contradicts the ranks it gives.
 * ``hostile-loss`` (loss): ``fail=init|bind`` raises there.
 * ``hostile-sub`` (substituter), ``hostile-imp`` (importance), ``hostile-con`` (similarity):
   ``fail=init|start|...`` raises there; ``returns=`` picks a wrong answer (a string for a
@@ -77,6 +78,16 @@ class HostileModel(KeywordModel):
             return TopK(
                 answer.indices - 1, answer.scores, answer.labels, answer.label_scores,
                 answer.label_ranks,
+            )  # fmt: skip
+        if self.fail == "lie" and labels:
+            # well-formed, but the asked labels head the list while their ranks say they
+            # are far below it: believed, every positive attack would succeed at once
+            rows = [
+                (list(labels) + [j for j in row if j not in labels])[:k] for row in answer.indices
+            ]
+            return TopK(
+                np.asarray(rows, dtype=np.int64), answer.scores, answer.labels,
+                answer.label_scores, np.abs(answer.label_ranks) + k,
             )  # fmt: skip
         return answer
 

@@ -189,6 +189,7 @@ SUB, IMP, CON = "substituter 'hostile-sub'", "importance 'hostile-imp'", "simila
         (["--similarity-opt", "returns=ints"], CON, "constraint.check"),
         (["--similarity-opt", "returns=negative-budget"], CON, "constraint.max_changes"),
         (["--similarity-opt", "returns=similarity-2"], CON, "constraint.similarity"),
+        (["--model-opt", "fail=lie"], "model 'hostile-model'", "model.predict_topk"),
     ],
 )
 def test_wrong_answers_end_trials_as_named_errors(

@@ -15,6 +15,7 @@ from harness.attack.attack import Attack, TrialAttempt
 from harness.attack.build import AttackBuilder, AttackSpec
 from harness.checkpoint import load_checkpoint
 from harness.contracts.model import XMTCModel
+from harness.plugin_calls import describe
 from harness.threads import set_compute_threads
 
 if TYPE_CHECKING:
@@ -32,6 +33,14 @@ class ModelRef:
     checkpoint_hash: str
     label_names: tuple[str, ...]
     fingerprint: str
+    name: str = ""
+    """The model plugin's name, to name it in a contract error; "" names it by class."""
+
+    def subject(self, registry: Registry) -> str | None:
+        """How messages name the model plugin (None: the engine names it by class)."""
+        if not self.name or self.name not in registry.names("model"):
+            return None
+        return describe(registry.get("model", self.name))
 
     def load(self, registry: Registry, path: str | Path | None = None) -> XMTCModel:
         """The model, its checkpoint verified against the recorded hash and label space;
@@ -90,7 +99,11 @@ class AttackJob:
         the model from ``checkpoint`` when given (a copy of the recorded one)."""
         registry = registry if registry is not None else self.registry()
         set_compute_threads(self.threads)
-        return AttackBuilder(registry, self.spec).build(self.model.load(registry, checkpoint))
+        return self.attack_on(registry, self.model.load(registry, checkpoint))
+
+    def attack_on(self, registry: Registry, model: XMTCModel) -> Attack:
+        """The campaign's attack bound to ``model`` (loaded already)."""
+        return AttackBuilder(registry, self.spec).build(model, subject=self.model.subject(registry))
 
 
 def set_threads(threads: int | None) -> None:

@@ -44,7 +44,6 @@ from typing import Any
 
 from harness import __version__
 from harness.attack.attack import Attack, TrialAttempt
-from harness.attack.build import AttackBuilder
 from harness.attack.engine import Counters
 from harness.campaign.config import RuntimeConfig
 from harness.campaign.executors.base import AttackJob, run_trial
@@ -125,7 +124,7 @@ class AttackWorker:
             model, source = locate_and_load(
                 job.model.checkpoint_path, via, fetch, lambda p: job.model.load(registry, p)
             )
-            self.attack = AttackBuilder(registry, job.spec).build(model)
+            self.attack = job.attack_on(registry, model)
         except CheckpointError as exc:
             failure, checkpoint_failure = str(exc), True
         except Exception as exc:
