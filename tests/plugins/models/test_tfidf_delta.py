@@ -61,6 +61,23 @@ def calls_of_an_attack(model, seed: int) -> tuple[list[str], list[list[list[str]
     return doc, calls
 
 
+def same_ranking_up_to_near_ties(got: TopK, want: TopK, full: np.ndarray) -> None:
+    """``got`` (scores from kept texts) ranks as ``want`` (a full pass, whose dense rows are
+    ``full``) except between labels whose full-pass scores lie within float rounding of
+    each other (the kept path's last bit may order two such labels either way)."""
+    tol = 1e-6 + 1e-5 * np.abs(full).max()
+    listed = np.take_along_axis(full, got.indices, axis=1)
+    # the list holds labels whose full-pass scores are the top-k's: it differs only by near-ties
+    np.testing.assert_allclose(listed, want.scores, rtol=0, atol=tol)
+    asked = full[:, list(want.labels)]
+    lo = 1 + (full[:, None, :] > asked[:, :, None] + tol).sum(axis=2)
+    hi = (full[:, None, :] >= asked[:, :, None] - tol).sum(axis=2)
+    ranks = got.label_ranks
+    assert ((lo <= ranks) & (ranks <= hi)).all(), np.argwhere((ranks < lo) | (ranks > hi))
+    if (ranks != want.label_ranks).any():  # only where a near-tie allows either order
+        assert (hi - lo)[ranks != want.label_ranks].min() >= 1
+
+
 def both_ways(model, run) -> tuple[list, list]:
     """``run()`` with kept states on (after the engine's forgetting), then off."""
     model.forget_kept_states()
@@ -105,18 +122,18 @@ def test_topk_from_kept_texts_equals_a_full_pass_in_label_blocks(model, monkeypa
     got, want = both_ways(model, run)
     assert model.reuse_stats["reused"] - before > 0.8 * sum(len(c) for c in calls)
     got, want = TopK.concat(got), TopK.concat(want)
-    np.testing.assert_array_equal(got.indices, want.indices)
     np.testing.assert_allclose(got.scores, want.scores, rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(got.label_scores, want.label_scores, rtol=1e-5, atol=1e-6)
-    np.testing.assert_array_equal(got.label_ranks, want.label_ranks)
-    # and reuse off in blocks is the dense answer of the full pass
     model.reuse_states = False
     try:
         texts = [t for c in calls for t in c]
-        dense = TopK.from_dense(model.predict_proba(texts), 5, labels)
+        full = model.predict_proba([doc, *texts])
+        dense = TopK.from_dense(full[1:], 5, labels)
         blocked = model.predict_topk(texts, 5, labels)
     finally:
         model.reuse_states = True
+    same_ranking_up_to_near_ties(got, want, full)
+    # and reuse off in blocks is the dense answer of the full pass
     np.testing.assert_array_equal(blocked.indices, dense.indices)
     np.testing.assert_array_equal(blocked.label_ranks, dense.label_ranks)
 
