@@ -12,17 +12,20 @@ from __future__ import annotations
 
 import json
 import math
+import time
 from pathlib import Path
+from typing import Any
 
+import click
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from harness.components import Component, Option
 from harness.errors import UsageError
 from harness.registry import load_registry
 from tests.helpers.cli import SYNTH, main_captured, run_main
-from tests.helpers.workspace import Workspace, make_workspace
+from tests.helpers.workspace import Workspace, make_workspace, stored_trials
 
 
 def _one_line(code: int, err: str, *needles: str) -> str:
@@ -203,23 +206,105 @@ def test_generated_plugin_option_values(comp: Component, opt: Option, data: st.D
         assert value < opt.max or (opt.max_inclusive and value == opt.max)
 
 
-CORE_BEYOND = st.one_of(
-    st.tuples(st.just("--k"), st.integers(101, 2**63 - 1).map(str)),
-    st.tuples(st.just("--k"), st.integers(-(2**63), 0).map(str)),
-    st.tuples(st.just("--seed"), st.integers(-(2**63), -1).map(str)),
-    st.tuples(st.just("--max-change"), st.sampled_from(["nan", "inf", "-0.0", "1.0000001"])),
-    st.tuples(st.just("--min-sim"), st.sampled_from(["nan", "-inf", "1.5", "-1e-9"])),
-    st.tuples(st.just("--labels-per-bin"), st.integers(-(2**63), 0).map(str)),
+def _numeric_options() -> list[tuple[str, click.Option]]:
+    """Every option of every command that takes a number, read off the command line itself
+    (so an option added later is generated too)."""
+    from harness.cli import cli
+
+    found = []
+    for path, command in _commands(cli, ()):
+        for param in command.params:
+            number = isinstance(param.type, click.types._NumberParamTypeBase)
+            if isinstance(param, click.Option) and number and not param.is_flag:
+                found.append((" ".join(path), param))
+    return found
+
+
+def _commands(group: click.Command, path: tuple[str, ...]) -> list[tuple[tuple[str, ...], Any]]:
+    if isinstance(group, click.Group):
+        return [c for n, sub in group.commands.items() for c in _commands(sub, (*path, n))]
+    return [(path, group)]
+
+
+CLI_NUMBERS = _numeric_options()
+SAFE_TO_RUN = {"eval", "compare-models", "query", "leaderboard", "examples", "report"}
+"""Commands a generated value the command line accepts may run (cheap on the tiny
+workspace, no network); ``train`` and ``data fetch`` get only values that must be refused."""
+
+
+def _cli_values(param: click.Option) -> st.SearchStrategy[str]:
+    lo, hi = getattr(param.type, "min", None), getattr(param.type, "max", None)
+    edges = [b for b in (lo, hi) if b is not None]
+    ints = [st.integers(-(2**70), 2**70), st.integers(-3, 400)]
+    if edges:
+        ints.append(st.sampled_from(edges).flatmap(lambda b: st.sampled_from([b - 1, b, b + 1])))
+    return st.one_of(
+        st.one_of(*ints).map(str),
+        st.floats(allow_nan=True, allow_infinity=True).map(repr),
+        st.sampled_from(["nan", "-inf", "1e999", "", " ", "0x10", "1_0", "½", "0.5", "-0"]),
+    )
+
+
+def _must_refuse(param: click.Option, raw: str) -> bool:
+    """Whether the command line's own type refuses ``raw`` (or it is not a finite number)."""
+    try:
+        value = param.type.convert(raw, param, None)
+    except click.BadParameter:
+        return True
+    return isinstance(value, float) and not math.isfinite(value)
+
+
+def _argv(command: str, ws: Workspace, db: Path, out: Path) -> list[str]:
+    base = {
+        "eval": lambda: ws.eval_args("--limit", "1", "--no-train", db=db),
+        "train": lambda: ws.train_args(db=db),
+        "compare-models": lambda: ["--db", str(db), "compare-models", "1", "1"],
+        "query": lambda: ["--db", str(db), "query", "trials", "--format", "csv"],
+        "leaderboard": lambda: ["--db", str(db), "leaderboard", "--format", "csv"],
+        "examples": lambda: ["--db", str(db), "examples", "--run", "1", "--format", "markdown"],
+        "report": lambda: ["--db", str(db), "report", "--out", str(out)],
+        "data fetch": lambda: ["data", "fetch", "reuters21578", "--data-dir", str(out)],
+    }
+    return base[command]()
+
+
+def _tree(folder: Path) -> list[str]:
+    return sorted(str(p.relative_to(folder)) for p in folder.rglob("*")) if folder.exists() else []
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=list(HealthCheck))
+@given(
+    choice=st.sampled_from(CLI_NUMBERS).flatmap(lambda c: st.tuples(st.just(c), _cli_values(c[1])))
 )
-
-
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(option=CORE_BEYOND)
-def test_generated_core_values_beyond_range(tmp_path_factory, option: tuple[str, str]) -> None:
-    """Through the command line: a value beyond its range is one line, exit 2, nothing
-    trained."""
-    tmp = tmp_path_factory.mktemp("beyond")
-    code, out, err = main_captured(_eval(tmp, "--limit", "1", *option))
-    _one_line(code, err, option[0])
-    assert out == ""
-    assert not (tmp / "m").exists()
+def test_generated_command_line_numbers(
+    tmp_path_factory: pytest.TempPathFactory,
+    workspace: Workspace,
+    choice: tuple[tuple[str, click.Option], str],
+) -> None:
+    """Every numeric option of every command, at and beyond its range: a value the command
+    line's type refuses (or a NaN, an infinity) is one line naming the option, exit 2,
+    nothing trained and no committed trial touched; any other value runs or is refused in
+    one line (a limit that follows from the data, such as k above the label count), never a
+    traceback."""
+    (command, param), raw = choice
+    refuse = _must_refuse(param, raw)
+    assume(refuse or command in SAFE_TO_RUN)
+    folder = tmp_path_factory.getbasetemp() / "cli-numbers"
+    if not folder.exists():
+        workspace.copy(folder / "ws")
+    ws = Workspace(folder / "ws")
+    committed, models = stored_trials(ws.db), _tree(ws.models)
+    start = time.process_time()
+    code, out, err = main_captured([*_argv(command, ws, ws.db, folder / "out"), param.opts[0], raw])
+    assert time.process_time() - start < 60
+    assert "Traceback" not in err and code in (0, 2), (code, err)
+    lines = [ln for ln in err.splitlines() if ln.strip()]
+    if refuse:
+        assert code == 2, (command, param.opts[0], raw, out)
+        assert len(lines) == 1 and param.opts[0] in lines[0], err
+        assert out == ""
+    elif code == 2:
+        assert len(lines) == 1 and lines[0].startswith("error: "), err
+    after = stored_trials(ws.db)
+    assert committed is not None and after is not None and set(committed) <= set(after)
+    assert _tree(ws.models) == models, "nothing is trained by a generated value"

@@ -316,7 +316,7 @@ def test_generated_damage_reading_commands(
     assert digest(db) == before  # reading never writes, whatever the damage
 
 
-@settings(max_examples=100, deadline=None, suppress_health_check=list(HealthCheck))
+@settings(max_examples=300, deadline=None, suppress_health_check=list(HealthCheck))
 @given(sql=foreign_schema(), command=st.sampled_from(READERS[:4] + (["models"],)))
 def test_generated_foreign_schemas(
     tmp_path_factory: pytest.TempPathFactory, sql: list[str], command: list[str]
@@ -339,7 +339,7 @@ def test_generated_foreign_schemas(
 WORKSPACE_DB_BYTES = 16 * PAGE  # at least what the tiny workspace's database holds (checked)
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck))
+@settings(max_examples=400, deadline=None, suppress_health_check=list(HealthCheck))
 @given(how=damage(WORKSPACE_DB_BYTES))
 def test_generated_damage_eval(
     tmp_path_factory: pytest.TempPathFactory, workspace: Workspace, how: tuple[str, object]

@@ -358,7 +358,7 @@ def test_damaged_files_load_or_raise_one_located_line(layout: str, data: st.Data
 
 
 @pytest.mark.parametrize("layout", LAYOUTS)
-@settings(DAMAGED, max_examples=25)
+@settings(DAMAGED, max_examples=300)
 @given(data=st.data())
 def test_damaged_files_through_the_command(layout: str, data: st.DataObject) -> None:
     """The same, through ``xmtc-harness data stats``: exit 0, or exit 2 and one line."""

@@ -20,7 +20,7 @@ from plugins.datasets.reuters21578 import ReutersReader
 from plugins.datasets.xc_bow import XCBowReader
 from plugins.datasets.xc_raw import XCRawReader
 
-SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+SETTINGS = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 REUTERS_DOC = (
     '<REUTERS TOPICS="YES" LEWISSPLIT="{split}" CGISPLIT="TRAINING-SET" OLDID="5" NEWID="{i}">\n'
