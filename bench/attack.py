@@ -1296,6 +1296,40 @@ def _heading_at(text: str, title: str) -> int:
     return at + 1 if at >= 0 else -1
 
 
+def _description(res: dict[str, Any], where: str) -> list[str]:
+    """The paragraphs that explain the modes (only when modes were compared)."""
+    trials = (
+        "Each trial is a positive-targeted attack (`mask` importance, `glove` substituter, "
+        f"`use` similarity, θ = 0.10, ε = 0.8, k = 5) on a {where} test pair drawn by "
+        "the campaign's sampler, round-robin over the frequency bins."
+    )
+    if "compare" not in res:
+        return [trials, ""]
+    return [
+        trials + " *harness* is "
+        "QueryEngine + GreedySearch as the campaign runs them; *one-at-a-time* is the same "
+        "Algorithm 1 with every text in its own forward pass padded to the model's "
+        "`max_words`, no cache and no deduplication, one text per encoder call, the "
+        "constraints checked on every candidate that could be chosen and every candidate "
+        "encoded in full, and the model's kept states off (`reuse_states`). Every mode "
+        "runs at every thread count of the sweep, all of them trial by trial, interleaved, "
+        "in one process; a thread count limits every pool a trial uses together (torch's "
+        "intra-op threads, the BLAS and OpenMP pools through threadpoolctl, and the USE "
+        "encoder's own BLAS setting). Each mode's best thread count is compared with the "
+        "other's (*best against best*); the ratios at equal thread counts are shown too. "
+        "Shares are of wall time: inside the model (`predict_proba`/`word_saliency`), "
+        "inside the sentence encoder, inside the substituter, and the rest (the harness's "
+        "own overhead: search loop, goals, cache keys, constraint bookkeeping). The floor "
+        "table times the model alone on the trials' documents (full forward passes, kept "
+        "states off) at each batch size and thread count; its best is the cheapest a query "
+        "can be without reuse, against which the harness's model time per forward pass "
+        "(a text that reached the model, served from kept states or not) is set.",
+        "",
+        CORRECTION,
+        "",
+    ]
+
+
 def write_readme(res: dict[str, Any], path: Path, title: str = SECTION) -> None:
     m = res["machine"]
     dataset = res.get("dataset", "reuters21578")
@@ -1319,29 +1353,7 @@ def write_readme(res: dict[str, Any], path: Path, title: str = SECTION) -> None:
         res["command"],
         "```",
         "",
-        "Each trial is a positive-targeted attack (`mask` importance, `glove` substituter, "
-        f"`use` similarity, θ = 0.10, ε = 0.8, k = 5) on a {where} test pair drawn by "
-        "the campaign's sampler, round-robin over the frequency bins. *harness* is "
-        "QueryEngine + GreedySearch as the campaign runs them; *one-at-a-time* is the same "
-        "Algorithm 1 with every text in its own forward pass padded to the model's "
-        "`max_words`, no cache and no deduplication, one text per encoder call, the "
-        "constraints checked on every candidate that could be chosen and every candidate "
-        "encoded in full, and the model's kept states off (`reuse_states`). Every mode "
-        "runs at every thread count of the sweep, all of them trial by trial, interleaved, "
-        "in one process; a thread count limits every pool a trial uses together (torch's "
-        "intra-op threads, the BLAS and OpenMP pools through threadpoolctl, and the USE "
-        "encoder's own BLAS setting). Each mode's best thread count is compared with the "
-        "other's (*best against best*); the ratios at equal thread counts are shown too. "
-        "Shares are of wall time: inside the model (`predict_proba`/`word_saliency`), "
-        "inside the sentence encoder, inside the substituter, and the rest (the harness's "
-        "own overhead: search loop, goals, cache keys, constraint bookkeeping). The floor "
-        "table times the model alone on the trials' documents (full forward passes, kept "
-        "states off) at each batch size and thread count; its best is the cheapest a query "
-        "can be without reuse, against which the harness's model time per forward pass "
-        "(a text that reached the model, served from kept states or not) is set.",
-        "",
-        CORRECTION,
-        "",
+        *_description(res, where),
         tables(res),
         "Targets: "
         + ", ".join(f"{k} = {v}" for k, v in res["targets"].items() if not isinstance(v, list)),
@@ -1544,7 +1556,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
             f"{name} trained with model options {opts} (the rest default); cost per query "
             "depends on the architecture options, not on the number of epochs."
         )
-    if "linear" in args.models:
+    if "linear" in args.models and "compare" in args.sections:
         res["notes"].append(
             "linear scores sparse TF-IDF rows, so there is no padding to fix: its "
             "one-at-a-time baseline differs only in batching, caching and encoder calls."

@@ -175,12 +175,15 @@ def topk_problem(value: Any, n: int, k: int, n_labels: int, labels: Sequence[int
         return f"predict_topk() gave indices {idx.dtype} {idx.shape}, expected ({n}, {k}) ints"
     if idx.size and (idx.min() < 0 or idx.max() >= n_labels):
         return f"predict_topk() gave label indices outside 0..{n_labels - 1}"
-    if k > 1 and idx.size and (np.diff(np.sort(idx, axis=1), axis=1) == 0).any():
-        return "predict_topk() repeats a label within a document's top-k"
+    if k > 1 and idx.size:
+        ordered = np.sort(idx, axis=1)
+        if (ordered[:, 1:] == ordered[:, :-1]).any():
+            return "predict_topk() repeats a label within a document's top-k"
     scores = np.asarray(value.scores)
     if scores.shape != (n, k) or scores.dtype.kind not in "fiu" or not np.isfinite(scores).all():
         return f"predict_topk() gave scores of shape {scores.shape} (or not finite numbers)"
-    if k > 1 and scores.size and (np.diff(scores, axis=1) > SCORE_TOLERANCE).any():
+    scores = scores if scores.dtype.kind == "f" else scores.astype(np.float64)  # no wrapping
+    if k > 1 and scores.size and (scores[:, 1:] - scores[:, :-1] > SCORE_TOLERANCE).any():
         return "predict_topk() gave a top-k list that is not best first"
     if tuple(value.labels) != tuple(labels):
         return f"predict_topk() answered about labels {_shown(value.labels)}, not those asked"
@@ -192,20 +195,22 @@ def topk_problem(value: Any, n: int, k: int, n_labels: int, labels: Sequence[int
         return None
     if label_scores.dtype.kind not in "fiu" or not np.isfinite(label_scores).all():
         return "predict_topk() gave an asked label a score that is not a finite number"
+    label_scores = label_scores.astype(np.float64, copy=False)
     if (
         label_ranks.dtype.kind not in "iu"
         or ((label_ranks < 1) & (label_ranks != UNKNOWN_RANK)).any()
     ):
         return f"predict_topk() gave a rank that is neither 1-based nor {UNKNOWN_RANK} (unknown)"
     listed = idx[:, :, None] == np.asarray(labels, dtype=np.int64)[None, None, :]
-    position = np.where(listed.any(axis=1), listed.argmax(axis=1) + 1, 0)  # 1-based; 0: absent
-    in_list = position > 0
-    if (label_ranks[in_list] != position[in_list]).any():
+    in_list = listed.any(axis=1)
+    position = listed.argmax(axis=1)  # 0-based where listed
+    if (in_list & (label_ranks != position + 1)).any():
         return "predict_topk() gave a listed label a rank other than its place in the list"
-    if ((label_ranks >= 1) & (label_ranks <= k) & ~in_list).any():
+    if (~in_list & (label_ranks >= 1) & (label_ranks <= k)).any():
         return "predict_topk() ranked a label within the top-k that its list leaves out"
-    at = np.take_along_axis(scores, np.clip(position - 1, 0, k - 1), axis=1)
-    if not np.allclose(label_scores[in_list], at[in_list], rtol=SCORE_TOLERANCE, atol=1e-6):
+    at = scores[np.arange(n)[:, None], position]
+    off = np.abs(label_scores - at) > 1e-6 + SCORE_TOLERANCE * np.abs(at)
+    if (in_list & off).any():
         return "predict_topk() gave a listed label a score other than the list's"
     if ((label_ranks > k) & (label_scores > scores[:, k - 1 : k] + SCORE_TOLERANCE)).any():
         return "predict_topk() ranked a label below the top-k although it outscores the k-th"
