@@ -7,11 +7,13 @@ prints through :func:`emit`; it never reaches for global state.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+import sys
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -75,6 +77,30 @@ class AppContext:
 
 
 pass_app = click.make_pass_decorator(AppContext)
+
+
+def emit_stream(produce: Callable[[Callable[[str], Any]], Any], out: Path | None) -> None:
+    """Run ``produce(write)``, which writes the output piece by piece, to stdout or to
+    ``out``; a file is written beside it and renamed when complete, so a failed or
+    interrupted export never leaves half a file under the name asked for."""
+    if out is None:
+        stream = sys.stdout
+        try:
+            produce(stream.write)
+            stream.flush()
+        except BrokenPipeError:  # a reader that stopped early (`| head`): not an error
+            os.dup2(os.open(os.devnull, os.O_WRONLY), stream.fileno())
+        return
+    if not out.parent.exists():
+        raise UsageError("--out", f"{out}: folder {out.parent} does not exist")
+    part = out.with_name(f".{out.name}.part")
+    try:
+        with part.open("w", encoding="utf-8", newline="") as fh:
+            produce(fh.write)
+        os.replace(part, out)
+    finally:
+        part.unlink(missing_ok=True)
+    click.echo(f"wrote {out}", err=True)
 
 
 def emit(text: str, out: Path | None) -> None:

@@ -9,7 +9,7 @@ from typing import Any
 
 import click
 
-from harness.cli.context import AppContext, emit, pass_app
+from harness.cli.context import AppContext, emit, emit_stream, pass_app
 from harness.cli.options import (
     ID,
     format_option,
@@ -20,13 +20,14 @@ from harness.cli.options import (
 )
 from harness.errors import StoreError, UsageError
 from harness.limits import INT64_MAX
-from harness.report.tables import render_records
+from harness.report.tables import render_records, stream_records
 from harness.store.queries import (
     RUN_BRIEF_COLUMNS,
     RUN_COLUMNS,
     TRIAL_BRIEF_COLUMNS,
     TRIAL_COLUMNS,
     RunFilter,
+    iter_trials,
     run_record,
     select_runs,
     select_trials,
@@ -94,6 +95,12 @@ def query(
             emit(render_records(recs, cols, fmt), out)
             return
         whole = fmt in ("csv", "json")
+        if whole and table == "trials":  # an export: streamed, whatever its size
+            cols = _columns(columns, TRIAL_COLUMNS, TRIAL_COLUMNS)
+            with store.read() as s:
+                rows = (trial_record(t) for t in iter_trials(s, flt, outcomes, bins, limit))
+                emit_stream(lambda write: stream_records(rows, cols, fmt, write), out)
+            return
         with store.read() as s:
             if table == "runs":
                 if outcomes or bins:

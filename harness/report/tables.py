@@ -12,7 +12,7 @@ import html
 import io
 import json
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from tabulate import tabulate, tabulate_formats
@@ -93,13 +93,54 @@ def _cell(value: Any) -> Any:
     return value
 
 
+def _csv_cell(value: Any) -> Any:
+    """A CSV cell: lists and dicts as JSON text."""
+    return json.dumps(value) if isinstance(value, list | dict) else value
+
+
 def render_records(records: list[dict[str, Any]], columns: Sequence[str], fmt: str) -> str:
     """Database rows as a table of ``columns``; CSV cells holding lists are JSON text."""
     recs = [{c: r[c] for c in columns} for r in records]
     if fmt == "csv":
-        recs = [
-            {c: json.dumps(v) if isinstance(v, list | dict) else v for c, v in r.items()}
-            for r in recs
-        ]
+        recs = [{c: _csv_cell(v) for c, v in r.items()} for r in recs]
     rows = [[_cell(r[c]) for c in columns] for r in recs]
     return render_table(columns, rows, fmt, records=recs)
+
+
+def stream_records(
+    records: Iterable[dict[str, Any]],
+    columns: Sequence[str],
+    fmt: str,
+    write: Callable[[str], Any],
+    chunk_chars: int = 1 << 16,
+) -> int:
+    """``records`` as CSV or JSON written piece by piece as they come, in constant memory:
+    the same document :func:`render_records` gives (CSV cells holding lists are JSON text;
+    JSON is ``{"notes": [], "rows": [...]}``), one row per line. Returns the rows written."""
+    if fmt not in ("csv", "json"):
+        raise ConfigError("report.format", f"only csv and json stream, not {fmt!r}")
+    cols = list(columns)
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=cols, lineterminator="\n")
+    if fmt == "csv":
+        writer.writeheader()
+    else:
+        buf.write('{\n  "notes": [],\n  "rows": [')
+    n = 0
+    for rec in records:
+        row = {c: rec[c] for c in cols}
+        if fmt == "csv":
+            writer.writerow(
+                {c: json.dumps(v) if isinstance(v, list | dict) else v for c, v in row.items()}
+            )
+        else:
+            buf.write(("," if n else "") + "\n    " + json.dumps(row, default=str))
+        n += 1
+        if buf.tell() >= chunk_chars:
+            write(buf.getvalue())
+            buf.seek(0)
+            buf.truncate()
+    if fmt == "json":
+        buf.write("\n  ]\n}\n" if n else "]\n}\n")
+    write(buf.getvalue())
+    return n
