@@ -76,6 +76,10 @@ def query(
 ) -> None:
     """List runs or trials of the results database, filtered; or run read-only SQL.
 
+    Trials as csv or json are streamed, read and written a batch at a time, so an export
+    of millions of trials takes little memory; with --out the file appears only when
+    complete.
+
     \b
     Examples:
       xmtc-harness query runs --model attentionxml
