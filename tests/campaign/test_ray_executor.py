@@ -108,6 +108,32 @@ def test_a_plugin_raising_in_a_worker_is_the_same_error_as_locally(
     assert trial_problems(distributed) == []
 
 
+def test_a_plugin_missing_on_the_workers_machine_is_one_line_saying_so(
+    workdir: Path, ray_cluster: str
+) -> None:
+    """A plugin that imports on the driver's machine but not on a worker's (as on a cluster
+    machine where it was never installed) ends the command in one line that names the
+    plugin and says what to do, before any trial."""
+    folder = workdir / "driver-only"
+    folder.mkdir(exist_ok=True)
+    (folder / "driver_only_plugin.py").write_text(
+        "import os\n"
+        "if os.environ.get('XMTC_TEST_DRIVER') != '1':\n"
+        "    raise ImportError('this machine does not have it')\n"
+    )
+    db = copy_db(workdir, "missing-plugin.db")
+    before = stored_trials(db)
+    args = eval_args(workdir, "--executor", "ray", "--ray-address", ray_cluster, db=str(db))
+    env = {"XMTC_TEST_DRIVER": "1", "PYTHONPATH": f"{folder}{os.pathsep}{REPO}"}
+    res = run_cli(["--plugin", "driver_only_plugin", *args], cwd=workdir, env=env)
+    assert res.returncode == 2, res.stderr
+    line = res.stderr.strip().splitlines()[-1]
+    assert "driver_only_plugin" in line and "this machine does not have it" in line, line
+    assert "importable on every Ray machine" in line, line
+    assert "Traceback" not in res.stderr
+    assert stored_trials(db) == before
+
+
 @pytest.fixture
 def ray_client(ray_cluster: str, tmp_path: Path) -> Iterator[str]:
     """A Ray Client server on the module's cluster, as ``ray start --head`` runs one on port

@@ -353,8 +353,14 @@ class RayExecutor:
                     f"Ray worker on {info.node} cannot load the checkpoint: {info.failure} "
                     "(object-store ships a copy to workers without the shared folder)",
                 )
+            hint = (
+                " (a plugin module must be importable on every Ray machine: install it there, "
+                "or keep its folder at the same path)"
+                if "failed to import" in info.failure
+                else ""
+            )
             raise HarnessError(
-                f"Ray worker on {info.node} could not build the attack: {info.failure}"
+                f"Ray worker on {info.node} could not build the attack: {info.failure}{hint}"
             )
         if info.harness_version != __version__:
             raise HarnessError(
