@@ -72,10 +72,19 @@ def candidates_rule_problem(candidates: Sequence[str], word: str) -> str | None:
     return None
 
 
+def _reals(value: Any) -> np.ndarray:
+    """``value`` as float64; a ``TypeError`` for complex numbers (numpy would drop their
+    imaginary parts with only a warning) as for anything else that is not numbers."""
+    raw = np.asarray(value)
+    if raw.dtype.kind == "c":
+        raise TypeError("complex numbers")
+    return raw.astype(np.float64)
+
+
 def scores_problem(value: Any, n: int) -> str | None:
     """An importance scorer's ``scores()``: ``n`` finite numbers."""
     try:
-        arr = np.asarray(value, dtype=np.float64)
+        arr = _reals(value)
     except (TypeError, ValueError, OverflowError):
         return f"scores() must return {n} finite numbers, got {_shown(value)}"
     if value is None or arr.shape != (n,):
@@ -103,7 +112,7 @@ def similarities_problem(value: Any, n: int) -> str | None:
     if isinstance(value, str | bytes) or value is None:
         return f"similarity() must return {n} cosines in [-1, 1], got {_shown(value)}"
     try:
-        arr = np.asarray(value, dtype=np.float64)
+        arr = _reals(value)
     except (TypeError, ValueError, OverflowError):
         return f"similarity() must return {n} cosines in [-1, 1], got {_shown(value)}"
     if arr.shape != (n,):
