@@ -69,8 +69,8 @@ class AttackJob:
     env_plugins: tuple[str, ...] = ()
     """The driver's ``$XMTC_HARNESS_PLUGINS`` modules (a worker's environment may differ)."""
     import_roots: tuple[str, ...] = ()
-    """Folders the driver imported ``plugins`` and ``env_plugins`` from, put on a worker's
-    import path before it loads them (:attr:`harness.registry.Registry.import_roots`)."""
+    """Folders the driver imported ``plugins`` and ``env_plugins`` from, added to the end of
+    a worker's import path before it loads them (:attr:`harness.registry.Registry.import_roots`)."""
     threads: int | None = None
     """Torch/BLAS threads each worker uses (its share of the machine); None: unchanged."""
     seed: int = 0
@@ -82,9 +82,10 @@ class AttackJob:
         from harness.registry import load_registry
 
         registry_file = Path(self.registry_file) if self.registry_file else None
-        for root in reversed(self.import_roots):
-            if root not in sys.path and Path(root).is_dir():
-                sys.path.insert(0, root)
+        present = {str(Path(p or ".").resolve()) for p in sys.path}
+        for root in self.import_roots:  # appended: nothing the worker has is shadowed
+            if root not in present and Path(root).is_dir():
+                sys.path.append(root)
         return load_registry(
             self.plugins,
             registry_file=registry_file,
