@@ -14,6 +14,8 @@ readers do. ``fraction`` keeps the first share of each split (for scaled-down ru
 
 from __future__ import annotations
 
+import lzma
+import struct
 import zipfile
 import zlib
 from collections import Counter
@@ -44,6 +46,15 @@ REQUIRED = ("X.trn.txt", "X.tst.txt", "Y.trn.npz", "Y.tst.npz")
 LABELS_FILE = "output-items.txt"
 
 
+ZIP_DAMAGE = (
+    OSError, EOFError, ValueError, KeyError, OverflowError, struct.error, zipfile.BadZipFile,
+    zlib.error, lzma.LZMAError, NotImplementedError, RuntimeError,
+)  # fmt: skip
+"""What a damaged ``.npz`` raises on the way through zipfile, its decompressors and numpy's
+reader: a flipped header byte can name an unknown compression method or zip version
+(NotImplementedError) or set the encryption flag (RuntimeError)."""
+
+
 def read_label_matrix(path: Path, budget: MemoryBudget) -> sp.csr_matrix:
     """A split's label matrix as binary CSR, or an InputError naming the file. Its row count
     is charged to ``budget`` before the conversion to CSR allocates a pointer per row (a COO
@@ -52,7 +63,7 @@ def read_label_matrix(path: Path, budget: MemoryBudget) -> sp.csr_matrix:
         M = sp.load_npz(path)
         budget.charge(8 * (M.shape[0] + 1), path, None, f"{M.shape[0]:,} rows")
         Y = sp.csr_matrix(M)
-    except (OSError, EOFError, ValueError, KeyError, zipfile.BadZipFile, zlib.error) as exc:
+    except ZIP_DAMAGE as exc:
         raise InputError(path, None, f"not a scipy sparse .npz label matrix ({exc})") from None
     Y.eliminate_zeros()
     Y.sort_indices()

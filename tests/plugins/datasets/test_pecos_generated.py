@@ -85,3 +85,20 @@ def test_label_matrix_claiming_a_huge_shape_is_refused_before_allocating(tmp_pat
         REGISTRY.build("dataset", "pecos", {"data_dir": str(root)}).load()
     message = str(info.value)
     assert "\n" not in message and str(root / "Y.trn.npz") in message, message
+
+
+@pytest.mark.parametrize("name", ["Y.trn.npz", "Y.tst.npz"])
+def test_every_byte_of_a_label_matrix_damaged_is_one_line(name: str) -> None:
+    """Each byte of a label matrix file flipped in turn (the zip headers' compression method
+    and flags included, which the generated test once hit): a sound corpus or one line."""
+    with tempfile.TemporaryDirectory() as tmp:
+        root = write_pecos(Path(tmp).resolve() / "xmc", TRAIN, TEST, NAMES)
+        path = root / name
+        original = path.read_bytes()
+        for offset in range(len(original)):
+            for xor in (1, 0x40, 0xFF):
+                path.write_bytes(damaged(original, ("bytes", [(offset, xor)])))
+                try:
+                    REGISTRY.build("dataset", "pecos", {"data_dir": str(root)}).load()
+                except HarnessError as exc:
+                    assert "\n" not in str(exc) and str(root) in str(exc), (offset, xor, exc)
