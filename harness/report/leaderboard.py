@@ -57,10 +57,23 @@ METRICS = (
     "counts",
 )
 
-GROUP_FIELDS = ("dataset", "model", "trained_model_id", "loss", "weighting", "attack", "cluster")
+GROUP_FIELDS = (
+    "dataset",
+    "model",
+    "trained_model_id",
+    "loss",
+    "weighting",
+    "attack",
+    "cluster",
+    "k",
+    "bins",
+)
 """What makes runs one row. The trained model's id is part of it: two attentionxml + bce +
 PW-cb models trained with different options (``defer``, epochs, ...) are different rows,
-while runs of one trained model (more samples, another seed) pool."""
+while runs of one trained model (more samples, another seed) pool. So are the goal's k and
+the frequency bins: bin 3 of a campaign binned at 20 labels a bin and bin 3 of one binned at
+100 are different labels, so such runs never pool (they are separate rows, and a column
+names their binning)."""
 FIELD_TITLES = {"trained_model_id": "trained model"}
 ALWAYS_SHOWN = ("model", "loss", "weighting")
 
@@ -219,6 +232,8 @@ class LeaderboardRow:
             v = self.key[f]
             if f == "cluster":
                 parts.append("cluster" if v else "no-cluster")
+            elif f == "k":
+                parts.append(f"k={v}")
             else:
                 parts.append(f"model {v}" if f == "trained_model_id" else str(v))
         if self.training != "plain":
@@ -246,8 +261,27 @@ class Leaderboard:
         return f"bin {index}: {freq_label(*rng)}"
 
 
+@dataclass(frozen=True)
+class Binning:
+    """A run's frequency bins as a group field: runs pool only when their bins are equal."""
+
+    ranges: tuple[tuple[int, int, int], ...]
+
+    def __str__(self) -> str:
+        if not self.ranges:
+            return "no bins"
+        n = len(self.ranges)
+        return f"{n} bin{'' if n == 1 else 's'}, freq {self.ranges[0][1]}–{self.ranges[-1][2]}"
+
+
+def _binning_of(run: Run) -> Binning:
+    return Binning(tuple((i, lo, hi) for i, (lo, hi) in sorted(run_bin_ranges(run).items())))
+
+
 def _field_of(run: Run, name: str) -> Any:
     """A run's value of a group field; a corpus is named by its own name."""
+    if name == "bins":
+        return _binning_of(run)
     return run.corpus_name if name == "dataset" else getattr(run, name)
 
 
@@ -492,7 +526,8 @@ def leaderboard_records(
     """Long format: one record per group × bin, plus one per group with ``bin = 'all'``."""
     out = []
     for r in lb.rows:
-        base = {f: r.key[f] for f in GROUP_FIELDS}
+        base = {f: r.key[f] for f in GROUP_FIELDS if f != "bins"}
+        base["bins"] = str(r.key["bins"])
         if _any_regime(lb):
             base["training"] = r.training
         base["runs"] = ",".join(map(str, r.run_ids))

@@ -255,6 +255,48 @@ def test_runs_of_different_trained_models_are_separate_rows(tmp_path: Path) -> N
     store.dispose()
 
 
+def test_runs_binned_differently_are_separate_rows(tmp_path: Path) -> None:
+    """Bin 0 of a campaign binned at 20 labels a bin is not bin 0 of one binned at 100: the
+    two runs of one trained model are separate rows (a 'bins' column tells them apart), and
+    their cells are each run's own SQL counts, never a sum across binnings."""
+    from harness.store.schema import Run
+
+    store = build_report_db(tmp_path / "r.db", per_bin=6)
+
+    def add_coarser(s) -> None:  # type: ignore[no-untyped-def]
+        first = s.get(Run, 1)
+        coarse = [{"index": 0, "freq_low": 1, "freq_high": 9999}]
+        twin = Run(**{c: getattr(first, c) for c in ("config_hash", "dataset", "model",
+                  "loss", "weighting", "attack", "cluster", "k", "harness_version")},
+                   config=first.config, bins=coarse, seed=1,
+                   status="finished")  # fmt: skip
+        s.add(twin)
+        s.flush()
+        for i, outcome in enumerate(["success", "budget-exhausted", "budget-exhausted"]):
+            s.add(Trial(run_id=twin.id, trial_index=i, sample_id=f"x{i}", target_labels=[1],
+                        target_names=["topic-01"], label_freq=2, bin_index=0, attack="positive",
+                        outcome=outcome, n_words=50, n_changed=1, similarity=0.9,
+                        change_rate=0.02))  # fmt: skip
+
+    store.write(add_coarser)
+    flt = RunFilter(weightings=("none",), models=("attentionxml",), attacks=("positive",))
+    lb = build_leaderboard(store, flt)
+    assert "bins" in lb.shown_fields
+    rows = {tuple(r.run_ids): r for r in lb.rows}
+    assert set(rows) == {(1,), (5,)}
+    for run_id, row in ((1, rows[(1,)]), (5, rows[(5,)])):
+        k, n, _, _ = sql_counts(tmp_path / "r.db", [run_id])[0]
+        assert (row.bins[0].successes, row.bins[0].n) == (k, n)
+    assert str(rows[(5,)].key["bins"]) == "1 bin, freq 1–9999"
+    assert rows[(5,)].bin_ranges == {0: (1, 9999)}
+    text = render_leaderboard(lb)
+    assert "1 bin, freq 1–9999" in text and "4 bins, freq 1–900" in text
+    assert "bin 0 (ranges differ)" in text
+    doc = json.loads(render_leaderboard(lb, fmt="json"))
+    assert {r["bins"] for r in doc["rows"]} == {"1 bin, freq 1–9999", "4 bins, freq 1–900"}
+    store.dispose()
+
+
 def test_run_summary_for_eval(db: Path) -> None:
     store = open_store(str(db), create=False)
     text = render_run_summary(store, 2, scale="angular")
