@@ -53,9 +53,10 @@ def leaderboard(
 ) -> None:
     """Success rate per label-frequency bin, with 95% Wilson intervals, by run group.
 
-    Rows group runs by trained model, loss and weighting (and dataset, attack and clustering
-    where the selection mixes them): runs of one trained model pool, models trained with
-    different options do not. 'skipped-not-attackable' trials are left out of all rates;
+    Rows group runs by trained model, loss and weighting (and dataset, attack, clustering, k
+    and frequency bins where the selection mixes them): runs of one trained model pool, models
+    trained with different options do not, nor do runs binned differently (their bin i holds
+    other labels). 'skipped-not-attackable' trials are left out of all rates;
     'error' trials are counted in their own column and left out of the denominator.
     """
     flt = make_filter(**selection)
