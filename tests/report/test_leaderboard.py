@@ -297,6 +297,33 @@ def test_runs_binned_differently_are_separate_rows(tmp_path: Path) -> None:
     store.dispose()
 
 
+def test_runs_of_another_k_are_separate_rows(tmp_path: Path) -> None:
+    """Out of the top 3 is another goal than out of the top 5: no pooling across k."""
+    from harness.store.schema import Run
+
+    store = build_report_db(tmp_path / "r.db", per_bin=6)
+
+    def add_top3(s) -> None:  # type: ignore[no-untyped-def]
+        first = s.get(Run, 1)
+        twin = Run(**{c: getattr(first, c) for c in ("config_hash", "config", "dataset", "model",
+                  "loss", "weighting", "attack", "cluster", "harness_version", "bins")},
+                   k=3, seed=1, status="finished")  # fmt: skip
+        s.add(twin)
+        s.flush()
+        s.add(Trial(run_id=twin.id, trial_index=0, sample_id="x", target_labels=[1],
+                    target_names=["topic-01"], label_freq=2, bin_index=0, attack="positive",
+                    outcome="success", n_words=50, n_changed=1, similarity=0.9,
+                    change_rate=0.02))  # fmt: skip
+
+    store.write(add_top3)
+    flt = RunFilter(weightings=("none",), models=("attentionxml",), attacks=("positive",))
+    lb = build_leaderboard(store, flt)
+    assert "k" in lb.shown_fields and "bins" not in lb.shown_fields
+    assert sorted((r.key["k"], tuple(r.run_ids)) for r in lb.rows) == [(3, (5,)), (5, (1,))]
+    assert any(r.label(lb.shown_fields).endswith("k=3") for r in lb.rows)
+    store.dispose()
+
+
 def test_run_summary_for_eval(db: Path) -> None:
     store = open_store(str(db), create=False)
     text = render_run_summary(store, 2, scale="angular")
