@@ -186,23 +186,43 @@ def test_metric_choice_changes_bin_cells(db: Path, metric: str) -> None:
     assert expected in out
 
 
+TWIN_COLUMNS = (
+    "config_hash",
+    "config",
+    "dataset",
+    "model",
+    "loss",
+    "weighting",
+    "attack",
+    "cluster",
+    "k",
+    "harness_version",
+    "bins",
+)
+
+
+def add_twin(s, outcomes: list[str], **changes: object):  # type: ignore[no-untyped-def]
+    """A finished copy of run 1 with ``changes`` (another seed, k, bins, trained model...)
+    and one bin-0 trial per outcome; returns the new run."""
+    from harness.store.schema import Run
+
+    first = s.get(Run, 1)
+    twin = Run(**{**{c: getattr(first, c) for c in TWIN_COLUMNS}, "status": "finished", **changes})
+    s.add(twin)
+    s.flush()
+    for i, outcome in enumerate(outcomes):
+        s.add(Trial(run_id=twin.id, trial_index=i, sample_id=f"x{i}", target_labels=[1],
+                    target_names=["topic-01"], label_freq=2, bin_index=0, attack="positive",
+                    outcome=outcome, n_words=50, n_changed=1, similarity=0.9,
+                    change_rate=0.02))  # fmt: skip
+    return twin
+
+
 def test_runs_of_one_group_are_pooled(tmp_path: Path) -> None:
     store = build_report_db(tmp_path / "r.db", per_bin=6)
 
     def add_seed(s) -> None:  # type: ignore[no-untyped-def]
-        from harness.store.schema import Run
-
-        first = s.get(Run, 1)
-        twin = Run(**{c: getattr(first, c) for c in ("config_hash", "config", "dataset", "model",
-                  "loss", "weighting", "attack", "cluster", "k", "harness_version", "bins")},
-                   seed=1, status="finished")  # fmt: skip
-        s.add(twin)
-        s.flush()
-        for i, outcome in enumerate(["success", "success", "budget-exhausted", "error"]):
-            s.add(Trial(run_id=twin.id, trial_index=i, sample_id=f"x{i}", target_labels=[1],
-                        target_names=["topic-01"], label_freq=2, bin_index=0, attack="positive",
-                        outcome=outcome, n_words=50, n_changed=1, similarity=0.9,
-                        change_rate=0.02))  # fmt: skip
+        add_twin(s, ["success", "success", "budget-exhausted", "error"], seed=1)
 
     store.write(add_seed)
     lb = build_leaderboard(store, RunFilter(weightings=("none",), models=("attentionxml",)))
@@ -234,15 +254,7 @@ def test_runs_of_different_trained_models_are_separate_rows(tmp_path: Path) -> N
             ids.append(tm.id)
         first.trained_model_id = ids[0]
         for tm_id, seed in ((ids[1], 1), (ids[0], 2)):
-            twin = Run(**{c: getattr(first, c) for c in ("config_hash", "config", "dataset",
-                      "model", "loss", "weighting", "attack", "cluster", "k", "harness_version",
-                      "bins")}, seed=seed, status="finished", trained_model_id=tm_id)  # fmt: skip
-            s.add(twin)
-            s.flush()
-            s.add(Trial(run_id=twin.id, trial_index=0, sample_id="x", target_labels=[1],
-                        target_names=["topic-01"], label_freq=2, bin_index=0, attack="positive",
-                        outcome="success", n_words=50, n_changed=1, similarity=0.9,
-                        change_rate=0.02))  # fmt: skip
+            add_twin(s, ["success"], seed=seed, trained_model_id=tm_id)
 
     store.write(add_models)
     flt = RunFilter(weightings=("none",), models=("attentionxml",), attacks=("positive",))
@@ -259,24 +271,12 @@ def test_runs_binned_differently_are_separate_rows(tmp_path: Path) -> None:
     """Bin 0 of a campaign binned at 20 labels a bin is not bin 0 of one binned at 100: the
     two runs of one trained model are separate rows (a 'bins' column tells them apart), and
     their cells are each run's own SQL counts, never a sum across binnings."""
-    from harness.store.schema import Run
 
     store = build_report_db(tmp_path / "r.db", per_bin=6)
 
     def add_coarser(s) -> None:  # type: ignore[no-untyped-def]
-        first = s.get(Run, 1)
         coarse = [{"index": 0, "freq_low": 1, "freq_high": 9999}]
-        twin = Run(**{c: getattr(first, c) for c in ("config_hash", "dataset", "model",
-                  "loss", "weighting", "attack", "cluster", "k", "harness_version")},
-                   config=first.config, bins=coarse, seed=1,
-                   status="finished")  # fmt: skip
-        s.add(twin)
-        s.flush()
-        for i, outcome in enumerate(["success", "budget-exhausted", "budget-exhausted"]):
-            s.add(Trial(run_id=twin.id, trial_index=i, sample_id=f"x{i}", target_labels=[1],
-                        target_names=["topic-01"], label_freq=2, bin_index=0, attack="positive",
-                        outcome=outcome, n_words=50, n_changed=1, similarity=0.9,
-                        change_rate=0.02))  # fmt: skip
+        add_twin(s, ["success", "budget-exhausted", "budget-exhausted"], bins=coarse, seed=1)
 
     store.write(add_coarser)
     flt = RunFilter(weightings=("none",), models=("attentionxml",), attacks=("positive",))
@@ -299,21 +299,11 @@ def test_runs_binned_differently_are_separate_rows(tmp_path: Path) -> None:
 
 def test_runs_of_another_k_are_separate_rows(tmp_path: Path) -> None:
     """Out of the top 3 is another goal than out of the top 5: no pooling across k."""
-    from harness.store.schema import Run
 
     store = build_report_db(tmp_path / "r.db", per_bin=6)
 
     def add_top3(s) -> None:  # type: ignore[no-untyped-def]
-        first = s.get(Run, 1)
-        twin = Run(**{c: getattr(first, c) for c in ("config_hash", "config", "dataset", "model",
-                  "loss", "weighting", "attack", "cluster", "harness_version", "bins")},
-                   k=3, seed=1, status="finished")  # fmt: skip
-        s.add(twin)
-        s.flush()
-        s.add(Trial(run_id=twin.id, trial_index=0, sample_id="x", target_labels=[1],
-                    target_names=["topic-01"], label_freq=2, bin_index=0, attack="positive",
-                    outcome="success", n_words=50, n_changed=1, similarity=0.9,
-                    change_rate=0.02))  # fmt: skip
+        add_twin(s, ["success"], k=3, seed=1)
 
     store.write(add_top3)
     flt = RunFilter(weightings=("none",), models=("attentionxml",), attacks=("positive",))
