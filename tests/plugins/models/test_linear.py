@@ -175,6 +175,9 @@ def test_liblinear_parallel_chunks_give_the_same_model() -> None:
     corpus = synthetic()
     one = train("linear", corpus, {"n_jobs": 1, "chunk_labels": 1000})
     two = train("linear", corpus, {"n_jobs": 2, "chunk_labels": 17})
+    # Stacked straight into the stored form: CSC, float32 values, int32 indices.
+    assert two.W.format == "csc" and two.W.has_sorted_indices
+    assert (two.W.data.dtype, two.W.indices.dtype) == (np.float32, np.int32)
     assert (one.W != two.W).nnz == 0
     np.testing.assert_array_equal(one.bias, two.bias)
     assert one.report == two.report
