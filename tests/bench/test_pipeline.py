@@ -66,3 +66,27 @@ def test_stand_in_predictions_follow_the_ranking_rule() -> None:
     hits = [len(set(d.labels) & set(pred.indices[i, :5].tolist())) for i, d in
             enumerate(corpus.test)]  # fmt: skip
     assert np.mean([h > 0 for h in hits]) > 0.7  # true labels usually ranked first
+
+
+def test_merge_replaces_the_parts_measured_and_keeps_the_others(tmp_path: Path) -> None:
+    bench = bench_pipeline()
+    machine = {"cpus": 2, "threads": 1, "platform": "p", "python": "3.11",
+               "load_average_before": [0.5, 0.5, 0.5]}  # fmt: skip
+    full = tmp_path / "pipeline.json"
+    full.write_text(json.dumps({
+        "command": "python bench/pipeline.py", "date": "d1", "machine": machine,
+        "plan": [{"old": 1}], "plan_exponents": {}, "plan_projection": {},
+        "store": {"old": 2}, "campaign": {"old": 3},
+    }))  # fmt: skip
+    new = {"command": "python bench/pipeline.py --parts campaign --merge", "date": "d2",
+           "machine": {**machine, "load_average_before": [1.5, 1.0, 0.9]},
+           "campaign": {"new": 4}}  # fmt: skip
+    out = bench.merged(new, ["campaign"], full)
+    assert out["campaign"] == {"new": 4}
+    assert out["store"] == {"old": 2} and out["plan"] == [{"old": 1}]
+    assert out["provenance"]["campaign"]["date"] == "d2"
+    assert out["provenance"]["campaign"]["load_average_before"] == [1.5, 1.0, 0.9]
+    assert out["provenance"]["store"] == {"command": "python bench/pipeline.py", "date": "d1"}
+    assert "command" not in out
+    head = bench.render({"machine": machine, "provenance": out["provenance"]})
+    assert "campaign by `python bench/pipeline.py --parts campaign --merge` on d2" in head

@@ -49,6 +49,17 @@ def test_quick_run_measures_every_stage_and_the_label_growth(tmp_path: Path) -> 
         assert isinstance(res["exponents"]["labels"][model]["train"]["time"], float)
     assert "Growth exponents in labels" in proc.stdout and "eurlex-4k@0.05" in proc.stdout
 
+    # --resume keeps what is measured and runs only what is missing: here nothing.
+    again = subprocess.run(
+        [sys.executable, str(REPO / "bench" / "scale.py"), *args, "--similarity", "change-rate",
+         "--out", str(out), "--resume"],
+        cwd=tmp_path, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert " / linear (" not in again.stderr  # no child started
+    resumed = json.loads(out.read_text())
+    assert resumed["records"] == res["records"] and len(resumed["commands"]) == 2
+
 
 def test_readme_section_is_replaced_between_markers_only(tmp_path: Path, monkeypatch) -> None:
     bench = bench_scale()
