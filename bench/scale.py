@@ -306,9 +306,12 @@ def projection(records: list[dict], docs_exp: dict[str, dict]) -> dict[str, dict
             continue
         factor = full / (r["train_docs"] + r["test_docs"])
         out[r["model"]] = {
-            st: round(r["stages"][st]["seconds"] * factor ** exp[st]["time"], 0)
+            st: {
+                "seconds": round(r["stages"][st]["seconds"] * factor ** exp[st]["time"]),
+                "peak_mb": round(r["stages"][st]["tree_peak_rss_mb"] * factor ** exp[st]["rss"]),
+            }
             for st in STAGES
-            if exp[st]["time"] is not None and st != "trials"
+            if exp[st]["time"] is not None and exp[st]["rss"] is not None and st != "trials"
         }
     return out
 
@@ -348,7 +351,7 @@ def render(results: dict) -> str:
         t = r["trials"]
         pruned = r.get("train_report", {}).get("pruned_share")
         row += [f"{r['metrics'].get('P@1', float('nan')):.4f}",
-                f"{100 * pruned:.0f}%" if pruned is not None else "",
+                f"{100 * pruned:.0f}%" if pruned is not None else "n/a",
                 f"{t['n']} ({t['success']})",
                 "/".join(str(x) for x in r["load_average_after"])]  # fmt: skip
         rows.append(row)
@@ -371,7 +374,7 @@ def render(results: dict) -> str:
         for model, e in exp.items():
             pts = [r for r in results["records"] if r.get("role") == role and r["model"] == model]
             sizes = ", ".join(f"{x:,}" for x in sorted({r[f"x_{role}"] for r in pts}))
-            where = sorted({str(r["shape"]).split("@")[0] for r in pts})
+            where = sorted({str(r["options"].get("shape", r["shape"])) for r in pts})
             erows.append(
                 [model, f"{'/'.join(where)}: {sizes}"]
                 + [f"{e[st]['time']} / {e[st]['rss']}" for st in STAGES]
@@ -389,15 +392,33 @@ def render(results: dict) -> str:
         ]
     proj = results.get("projection")
     if proj:
-        prow = [[model, *(f"{p.get(st, '')}" for st in STAGES)] for model, p in proj.items()]
+        prow = [
+            [model, *(_projected(p.get(st)) for st in STAGES if st != "trials")]
+            for model, p in proj.items()
+        ]
         parts += [
             "",
             "AmazonCat-13K at its full 1,493,021 documents, projected from the largest "
-            "fraction with the document exponents (seconds):",
+            "fraction with the document exponents (seconds / peak MB; the trials' cost does "
+            "not grow with the corpus, so it is not projected):",
             "",
-            tabulate(prow, headers=["model", *STAGES], tablefmt="github", disable_numparse=True),
+            tabulate(
+                prow,
+                headers=["model", *(st for st in STAGES if st != "trials")],
+                tablefmt="github",
+                disable_numparse=True,
+            ),
         ]
     return "\n".join(parts)
+
+
+def _projected(cell: dict | float | None) -> str:
+    """A projection cell: seconds / peak MB (older files hold seconds only)."""
+    if cell is None:
+        return ""
+    if isinstance(cell, dict):
+        return f"{cell['seconds']:,} / {cell['peak_mb']:,}"
+    return f"{cell:,.0f}"
 
 
 def _commands(results: dict) -> list[str]:
@@ -446,7 +467,11 @@ def main() -> None:
         return
     out_path = args.out or (QUICK_RESULTS if args.quick else RESULTS)
     if args.render:
-        write_readme(render(json.loads(out_path.read_text())))
+        saved = json.loads(out_path.read_text())
+        # Exponents and projection again from the records, as this version computes them.
+        exps = {role: exponents(saved["records"], role, f"x_{role}") for role in ("docs", "labels")}
+        saved.update(exponents=exps, projection=projection(saved["records"], exps["docs"]))
+        write_readme(render(saved))
         return
     if args.quick and args.trials == 100:
         args.trials = 5

@@ -72,3 +72,23 @@ def test_readme_section_is_replaced_between_markers_only(tmp_path: Path, monkeyp
     assert text.startswith("# B\n\nabove") and text.rstrip().endswith("below")
     assert bench.growth([(10, 2.0), (20, 8.0), (40, 32.0)]) == 2.0
     assert bench.growth([(10, 2.0)]) is None
+
+
+def test_amazoncat_projection_carries_seconds_and_peak_memory() -> None:
+    bench = bench_scale()
+
+    def record(role: str, docs: int, seconds: float, mb: float) -> dict:
+        stages = {st: {"seconds": seconds, "peak_rss_mb": mb, "tree_peak_rss_mb": mb}
+                  for st in bench.STAGES}  # fmt: skip
+        return {"role": role, "model": "xr-linear", "shape": f"amazoncat-13k@{docs}",
+                "train_docs": docs, "test_docs": 0, "x_docs": docs, "stages": stages}  # fmt: skip
+
+    records = [record("docs", 1000, 10.0, 100.0), record("docs", 4000, 40.0, 200.0)]
+    records.append(dict(records[-1], role="shape"))
+    exps = bench.exponents(records, "docs", "x_docs")
+    assert exps["xr-linear"]["train"] == {"time": 1.0, "rss": 0.5}
+    full = 1_186_239 + 306_782
+    proj = bench.projection(records, exps)["xr-linear"]
+    assert "trials" not in proj
+    assert proj["train"]["seconds"] == round(40.0 * full / 4000)
+    assert proj["train"]["peak_mb"] == round(200.0 * (full / 4000) ** 0.5)
