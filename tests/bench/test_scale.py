@@ -72,6 +72,12 @@ def test_readme_section_is_replaced_between_markers_only(tmp_path: Path, monkeyp
     assert text.startswith("# B\n\nabove") and text.rstrip().endswith("below")
     assert bench.growth([(10, 2.0), (20, 8.0), (40, 32.0)]) == 2.0
     assert bench.growth([(10, 2.0)]) is None
+    # The sweep's whole corpus (fraction 1.0) is the shape's own run, measured once.
+    whole = {"dataset": "synthetic", "options": {"shape": "eurlex-4k"}, "model": "linear"}
+    assert bench._key(whole) == bench._key({**whole, "options": {"shape": "eurlex-4k",
+                                                                "fraction": 1.0}})  # fmt: skip
+    assert bench._key(whole) != bench._key({**whole, "options": {"shape": "eurlex-4k",
+                                                                "fraction": 0.5}})  # fmt: skip
 
 
 def test_amazoncat_projection_carries_seconds_and_peak_memory() -> None:
