@@ -52,8 +52,10 @@ def _commands(
     ctx = click.Context(cmd, info_name=path[-1], parent=parent, **settings)
     yield " ".join(path), cmd.get_help(ctx)
     if isinstance(cmd, click.Group):
-        for name in sorted(cmd.commands):
-            yield from _commands(cmd.commands[name], [*path, name], ctx)
+        for name in cmd.list_commands(ctx):
+            sub = cmd.get_command(ctx, name)
+            if sub is not None:
+                yield from _commands(sub, [*path, name], ctx)
 
 
 def cli_reference() -> str:
