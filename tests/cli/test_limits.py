@@ -221,8 +221,12 @@ def _numeric_options() -> list[tuple[str, click.Option]]:
 
 
 def _commands(group: click.Command, path: tuple[str, ...]) -> list[tuple[tuple[str, ...], Any]]:
+    """Every leaf command below ``group``, through click's own listing (the top group loads
+    its commands on demand, so ``group.commands`` alone may be empty)."""
     if isinstance(group, click.Group):
-        return [c for n, sub in group.commands.items() for c in _commands(sub, (*path, n))]
+        with click.Context(group) as ctx:
+            subs = [(n, group.get_command(ctx, n)) for n in group.list_commands(ctx)]
+        return [c for n, sub in subs if sub is not None for c in _commands(sub, (*path, n))]
     return [(path, group)]
 
 
