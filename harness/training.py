@@ -42,6 +42,7 @@ from harness.regimes.train import fit_with_regime
 from harness.store.models import find_by_spec, record_model, runs_of_model, same_plugins_and_seed
 from harness.store.schema import TrainedModel
 from harness.store.session import Store
+from harness.threads import compute_threads
 
 log = logging.getLogger(__name__)
 
@@ -260,7 +261,8 @@ def train_and_record(
         "package_versions": package_versions(),
         "config": spec.config(),
     }
-    if training_cost is not None:  # stored beside the spec, never hashed
+    values["config"]["threads"] = compute_threads()  # beside the spec, never hashed
+    if training_cost is not None:
         values["config"]["training_cost"] = training_cost
     adopted: list[XMTCModel] = []
 

@@ -18,12 +18,20 @@ from harness.cli.options import (
 from harness.plugin_calls import load_corpus
 from harness.regimes.spec import regime_label
 from harness.report.models import cost_line, metrics_table
+from harness.threads import set_compute_threads
 from harness.training import ModelSpec, find_trained, train_and_record
 
 
 @click.command("train")
 @model_selection_options
 @click.option("--force", is_flag=True, help="Train again even if this spec is recorded.")
+@click.option(
+    "--threads",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Torch/BLAS threads (default: unchanged; not part of the spec). Give each of several "
+    "trainings on one machine its share of the cores.",
+)
 @progress_option
 @pass_app
 def train(
@@ -42,6 +50,7 @@ def train(
     adversarial_opt: tuple[str, ...],
     model_dir: Path,
     force: bool,
+    threads: int | None,
     progress: bool,
 ) -> None:
     """Train a model on a dataset's training split, evaluate it on the test split, save the
@@ -69,6 +78,7 @@ def train(
             )
             click.echo(metrics_table(existing.metrics))
             return
+        set_compute_threads(threads)
         corpus = load_corpus(reg, dataset, spec.dataset_options, progress)
         click.echo(
             f"training {model} on {corpus.name}: {len(corpus.train)} train / "
