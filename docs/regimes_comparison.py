@@ -93,7 +93,8 @@ QUICK = {
 def harness(*args: str, db: str, out: Path | None = None) -> str:
     """Run one harness command (the one this checkout holds); echo it; return its stdout."""
     argv = [sys.executable, "-c", "from harness.cli import main; main()", "--db", db, *args]
-    print("+ xmtc-harness", " ".join(args), file=sys.stderr, flush=True)
+    sys.stderr.write(f"+ xmtc-harness {' '.join(args)}\n")  # one write: jobs share stderr
+    sys.stderr.flush()
     done = subprocess.run(argv, cwd=ROOT, capture_output=True, text=True)
     if done.returncode != 0:
         sys.stderr.write(done.stderr)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import inspect
+import sys
 from pathlib import Path
 from types import ModuleType
 
@@ -73,6 +74,7 @@ def _script(name: str) -> ModuleType:
     spec = importlib.util.spec_from_file_location(name, REPO / "docs" / f"{name}.py")
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module  # dataclasses look their module up there
     spec.loader.exec_module(module)
     return module
 
@@ -94,3 +96,30 @@ def test_regime_statements_follow_the_tests_and_intervals() -> None:
     text = words.clean_sentence(clean)
     assert "P@1 0.9100 (+0.0100 [-0.0010, +0.0200], within noise)" in text
     assert "PSP@5 0.6800 (-0.0200 [-0.0300, -0.0100], lower)" in text and "nDCG" not in text
+
+
+def test_regime_comparison_runs_its_commands_jobs_at_a_time_in_order() -> None:
+    """``--jobs 2`` overlaps two commands yet hands back their outputs in task order."""
+    import threading
+    import time
+
+    compare = _script("regimes_comparison")
+    running, most = [0], [0]
+    lock = threading.Lock()
+
+    def task(i: int, pause: float):
+        def run() -> int:
+            with lock:
+                running[0] += 1
+                most[0] = max(most[0], running[0])
+            time.sleep(pause)
+            with lock:
+                running[0] -= 1
+            return i
+
+        return run
+
+    tasks = [task(i, 0.2 if i == 0 else 0.05) for i in range(4)]
+    assert compare.run_all(2, tasks) == [0, 1, 2, 3] and most[0] == 2
+    most[0] = 0
+    assert compare.run_all(1, tasks) == [0, 1, 2, 3] and most[0] == 1
