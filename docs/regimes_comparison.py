@@ -196,7 +196,8 @@ def main(argv: list[str] | None = None) -> None:
     for (attack, r), rid in zip(cells, ids, strict=True):
         runs[attack][r.name] = int(rid)  # type: ignore[call-overload]
 
-    harness("models", "--format", "markdown", db=a.db, out=out / "models.md")
+    for fmt, ext in (("markdown", "md"), ("json", "json")):
+        harness("models", "--format", fmt, db=a.db, out=out / f"models.{ext}")
     base = models["bce"]
     for r in regimes[1:]:
         for fmt, ext in (("markdown", "md"), ("json", "json")):

@@ -1,12 +1,15 @@
-"""Writes the answer of the regime comparison in words, from the files
-``docs/regimes_comparison.py`` wrote (each the output of one harness command): for every
-regime against plain bce, the attacks' success on the shared pairs overall and in the
-rarest bin with McNemar's exact test, the clean metrics' differences with their paired
-bootstrap intervals, and the training cost the regime recorded. A statement says "within
-noise" wherever the test or the interval does not exclude no difference (p ≥ 0.05, or an
-interval that holds 0), and nothing else is claimed.
+"""Writes the answer of the regime comparison, from the files ``docs/regimes_comparison.py``
+wrote (each the output of one harness command): per attack, which regimes bce is beaten by
+or beats beyond noise; a table of every regime's clean metrics, training seconds and cost,
+and success overall and in the rarest bin with Wilson intervals; the plots of success by
+label frequency; and for every regime against plain bce, the attacks' success on the shared
+pairs overall and in the rarest bin with McNemar's exact test, the clean metrics'
+differences with their paired bootstrap intervals, and the training cost the regime
+recorded. A statement says "within noise" wherever the test or the interval does not
+exclude no difference (p ≥ 0.05, or an interval that holds 0), and nothing else is claimed.
 
-    python docs/regimes_readme.py [--out docs/regimes] [--readme README.md]
+    python docs/regimes_readme.py [--out docs/regimes] [--out docs/regimes/linear] \
+        [--readme README.md]
 
 Without ``--readme`` the section is printed; with it, the text between the README's
 ``regimes-results`` markers is replaced (the markers are added at the end if missing).
@@ -18,6 +21,8 @@ import argparse
 import json
 import re
 from pathlib import Path
+
+from harness.report.models import cost_line
 
 ROOT = Path(__file__).resolve().parent.parent
 BEGIN, END = "<!-- regimes-results:begin -->", "<!-- regimes-results:end -->"
@@ -72,17 +77,116 @@ def clean_sentence(rows: list[dict]) -> str:
     return "; ".join(parts)
 
 
-def cost_sentence(train_text: str) -> str:
-    found = re.search(r"^training cost \((\w+)\): (.*)$", train_text, re.M)
-    return found.group(2) if found else "plain training (no extra cost)"
+def cost_sentence(cost: dict | None) -> str:
+    """What the regime recorded of its cost (``models --format json``'s ``training cost``)."""
+    return cost_line(cost) if cost else "training cost: none beyond plain training"
+
+
+def _ci(rate: float, low: float, high: float) -> str:
+    return f"{100 * rate:.1f} [{100 * low:.1f}, {100 * high:.1f}]"
+
+
+def _where(out: Path) -> str:
+    return str(out.relative_to(ROOT) if out.is_relative_to(ROOT) else out)
+
+
+def _models(out: Path) -> dict[int, dict]:
+    """The comparison's trained models by id (``models.json``; {} for older outputs)."""
+    path = out / "models.json"
+    if not path.exists():
+        return {}
+    return {row["id"]: row for row in json.loads(path.read_text())["rows"]}
+
+
+def _paired(out: Path, attack: str, name: str) -> list[dict]:
+    return json.loads((out / f"{attack}_bce_vs_{name}.json").read_text())["rows"]
+
+
+def summary_table(out: Path, record: dict) -> list[str]:
+    """One row per regime: clean metrics, training seconds and cost, and each attack's success
+    on the shared pairs (overall and in the rarest bin) with 95% Wilson intervals."""
+    models = _models(out)
+    names = list(record["models"])
+    attacks = list(record["runs"])
+    head = ["regime", "model", *CLEAN, "train s", "s vs plain part"]
+    for attack in attacks:
+        head += [f"{attack} success % (all)", f"{attack} rarest bin"]
+    rows = []
+    others = [n for n in names if n != "bce"]
+    for name in names:
+        mid = record["models"][name]
+        row = models.get(mid, {})
+        cost = row.get("training cost") or {}
+        ratio = cost.get("seconds_vs_plain")
+        cells = [f"`{name}`", str(mid)]
+        cells += [f"{row[m]:.4f}" if m in row else "–" for m in CLEAN]
+        cells.append(f"{row['train s']:.0f}" if row.get("train s") is not None else "–")
+        cells.append(f"{ratio:.2f}x" if isinstance(ratio, int | float) else "1x")
+        for attack in attacks:
+            # bce's own success is side A of every comparison; a regime's is side B of its own.
+            rows_ = _paired(out, attack, name if name != "bce" else others[0])
+            side = "a" if name == "bce" else "b"
+            overall = next(r for r in rows_ if r["bin"] == "all")
+            bins = [r for r in rows_ if r["bin"] != "all"]
+            tail = min(bins, key=lambda r: r["freq_low"]) if bins else None
+            for r in (overall, tail):
+                if r is None or r["n_pairs"] == 0:
+                    cells.append("–")
+                else:
+                    rate = r[f"success_rate_{side}"]
+                    cells.append(_ci(rate, r[f"ci_low_{side}"], r[f"ci_high_{side}"]))
+        rows.append(cells)
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    lines += ["| " + " | ".join(r) + " |" for r in rows]
+    return lines
+
+
+def verdict(out: Path, record: dict, attack: str) -> str:
+    """Which regimes an attack succeeds against less (or more) often than bce at p < 0.05,
+    overall or in the rarest bin; the rest are named as within noise."""
+    better, worse, level = [], [], []
+    for name in record["models"]:
+        if name == "bce":
+            continue
+        rows = _paired(out, attack, name)
+        bins = [r for r in rows if r["bin"] != "all"]
+        found = []
+        for r in [next(x for x in rows if x["bin"] == "all")] + (
+            [min(bins, key=lambda x: x["freq_low"])] if bins else []
+        ):
+            p = r["mcnemar_exact_p"]
+            if p is not None and p < ALPHA and r["n_pairs"]:
+                where = "overall" if r["bin"] == "all" else "in the rarest bin"
+                diff = 100 * (r["success_rate_b"] - r["success_rate_a"])
+                found.append((diff, f"`{name}` {where} ({diff:+.1f} points, p = {p:.3g})"))
+        if any(d < 0 for d, _ in found):
+            better += [t for d, t in found if d < 0]
+        if any(d > 0 for d, _ in found):
+            worse += [t for d, t in found if d > 0]
+        if not found:
+            level.append(f"`{name}`")
+    words = ATTACK_WORDS.get(attack, attack)
+    parts = [f"{words[0].upper()}{words[1:]}: more robust than bce:"]
+    parts.append(f"{'; '.join(better) if better else 'none'}.")
+    parts.append(f"Less robust: {'; '.join(worse) if worse else 'none'}.")
+    if level:
+        parts.append(f"Within noise of bce overall and in the rarest bin: {', '.join(level)}.")
+    return " ".join(parts)
 
 
 def section(out: Path) -> str:
     record = json.loads((out / "regimes.json").read_text())
+    models = _models(out)
+    base = models.get(record["models"]["bce"], {})
+    where = _where(out)
+    title = f"#### {record.get('model', 'attentionxml')}"
+    if base.get("dataset"):
+        title += f" on {base['dataset']}"
     lines = [
-        f"Seed {record['seed']}; every regime attacked on the same pairs. Differences are "
-        "this regime minus plain bce; success intervals and per-bin tables are in "
-        f"`{out.relative_to(ROOT) if out.is_relative_to(ROOT) else out}`.",
+        f"{title}, seed {record['seed']}",
+        "",
+        "Every regime attacked on the same pairs. Differences are this regime minus plain "
+        f"bce; per-bin tables and every file behind this section are in `{where}`.",
         "",
     ]
     if record.get("quick"):
@@ -90,6 +194,20 @@ def section(out: Path) -> str:
             "**A quick check of the pipeline on a synthetic corpus: it answers nothing.**",
             "",
         ]
+    for attack in record["runs"]:
+        lines.append(f"- {verdict(out, record, attack)}")
+    lines += ["", *summary_table(out, record), ""]
+    lines.append(
+        "Clean metrics on the test split; success in % of attacked pairs with its 95% Wilson "
+        "interval; `s vs plain part`: the regime's seconds per epoch against its own plain "
+        "part (1x for plain training)."
+    )
+    lines.append("")
+    for attack in record["runs"]:
+        plot = out / f"{attack}_by_frequency.png"
+        if plot.exists():
+            lines.append(f"![{attack} success by label frequency]({_where(plot)})")
+    lines.append("")
     for name in record["models"]:
         if name == "bce":
             continue
@@ -100,7 +218,7 @@ def section(out: Path) -> str:
         intervals = clean_sentence(clean["rows"])
         lines.append(f"- Clean test metrics, paired bootstrap 95% intervals: {intervals}.")
         for attack in record["runs"]:
-            rows = json.loads((out / f"{attack}_bce_vs_{name}.json").read_text())["rows"]
+            rows = _paired(out, attack, name)
             overall = next((r for r in rows if r["bin"] == "all"), None)
             bins = [r for r in rows if r["bin"] != "all"]
             words = ATTACK_WORDS.get(attack, attack)
@@ -116,19 +234,19 @@ def section(out: Path) -> str:
                     if r["mcnemar_exact_p"] is not None and r["mcnemar_exact_p"] < ALPHA
                 ]
                 lines.append(f"  Bins with p < {ALPHA}: {', '.join(sig) if sig else 'none'}.")
-        train = out / f"train_{name}.txt"
-        if train.exists():
-            lines.append(f"- Training cost: {cost_sentence(train.read_text())}.")
+        cost = models.get(record["models"][name], {}).get("training cost")
+        said = cost_sentence(cost)
+        lines.append(f"- {said[0].upper()}{said[1:]}.")
         lines.append("")
     return "\n".join(lines).rstrip() + "\n"
 
 
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--out", type=Path, default=ROOT / "docs" / "regimes")
+    ap.add_argument("--out", type=Path, action="append", help="A comparison's folder (repeatable).")
     ap.add_argument("--readme", type=Path)
     a = ap.parse_args(argv)
-    body = section(a.out.resolve())
+    body = "\n".join(section(out.resolve()) for out in a.out or [ROOT / "docs" / "regimes"])
     if a.readme is None:
         print(body, end="")
         return

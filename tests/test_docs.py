@@ -123,3 +123,57 @@ def test_regime_comparison_runs_its_commands_jobs_at_a_time_in_order() -> None:
     assert compare.run_all(2, tasks) == [0, 1, 2, 3] and most[0] == 2
     most[0] = 0
     assert compare.run_all(1, tasks) == [0, 1, 2, 3] and most[0] == 1
+
+
+def _pair_row(bin_: object, low: object, a: float, b: float, p: float, n: int = 50) -> dict:
+    return {
+        "bin": bin_, "freq_low": low, "freq_high": low, "n_pairs": n, "mcnemar_exact_p": p,
+        "success_rate_a": a, "ci_low_a": a - 0.1, "ci_high_a": a + 0.1, "only_a": 9,
+        "success_rate_b": b, "ci_low_b": b - 0.1, "ci_high_b": b + 0.1, "only_b": 1,
+    }  # fmt: skip
+
+
+def test_regime_section_names_only_what_its_files_support(tmp_path) -> None:
+    """The README section is built from the comparison's files: its verdict names a regime
+    as more robust only where McNemar's p says so, and its table carries every regime's
+    clean metrics, cost and success with intervals."""
+    import json
+
+    words = _script("regimes_readme")
+    record = {
+        "seed": 0, "model": "linear", "quick": False,
+        "regimes": {"bce": [], "pwcb": ["--weighting", "pw-cb"]},
+        "models": {"bce": 1, "pwcb": 2}, "runs": {"positive-mask": {"bce": 3, "pwcb": 4}},
+    }  # fmt: skip
+    metrics = {"P@1": 0.9, "P@5": 0.5, "PSP@1": 0.4, "PSP@5": 0.6, "train s": 20.0}
+    cost = {"regime": "substitution", "forward_vs_plain": 2.0, "backward_vs_plain": 2.0}
+    rows = [
+        {"id": 1, "dataset": "reuters21578", **metrics, "training cost": None},
+        {"id": 2, "dataset": "reuters21578", **metrics, "training cost": cost},
+    ]
+    clean = [{"metric": "P@1", "a": 0.9, "b": 0.9, "difference": 0.0, "low": -0.01, "high": 0.01}]
+    files = {
+        "regimes.json": record,
+        "models.json": {"rows": rows},
+        "compare_models_bce_vs_pwcb.json": {"rows": clean},
+        # Overall within noise; the rarest bin (freq 1) beyond it, and in pwcb's favour.
+        "positive-mask_bce_vs_pwcb.json": {
+            "rows": [
+                _pair_row(0, 1, 0.9, 0.5, 0.001),
+                _pair_row(1, 40, 0.5, 0.5, 1.0),
+                _pair_row("all", None, 0.7, 0.6, 0.2, n=100),
+            ]
+        },
+    }
+    for name, content in files.items():
+        (tmp_path / name).write_text(json.dumps(content))
+    text = words.section(tmp_path)
+    assert text.startswith("#### linear on reuters21578, seed 0")
+    verdict = next(line for line in text.splitlines() if line.startswith("- Positive"))
+    assert "more robust than bce: `pwcb` in the rarest bin (-40.0 points, p = 0.001)" in verdict
+    assert "overall" not in verdict and "Less robust: none." in verdict
+    table = next(line for line in text.splitlines() if line.startswith("| `pwcb`"))
+    assert "| 0.9000 |" in table and "| 60.0 [50.0, 70.0] | 50.0 [40.0, 60.0] |" in table
+    bce = next(line for line in text.splitlines() if line.startswith("| `bce`"))
+    assert "| 70.0 [60.0, 80.0] | 90.0 [80.0, 100.0] |" in bce and "| 1x |" in bce
+    assert "Training cost (substitution): forward passes 2.00x" in text
