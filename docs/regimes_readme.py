@@ -142,27 +142,29 @@ def summary_table(out: Path, record: dict) -> list[str]:
 
 
 def verdict(out: Path, record: dict, attack: str) -> str:
-    """Which regimes an attack succeeds against less (or more) often than bce at p < 0.05,
-    overall or in the rarest bin; the rest are named as within noise."""
+    """Where an attack succeeds against a regime less (or more) often than against bce at
+    p < 0.05: overall and in each frequency bin; regimes with no such place are named as
+    within noise. Per-bin p-values are not corrected for the number of bins."""
     better, worse, level = [], [], []
     for name in record["models"]:
         if name == "bce":
             continue
         rows = _paired(out, attack, name)
-        bins = [r for r in rows if r["bin"] != "all"]
+        bins = sorted((r for r in rows if r["bin"] != "all"), key=lambda r: r["freq_low"])
         found = []
-        for r in [next(x for x in rows if x["bin"] == "all")] + (
-            [min(bins, key=lambda x: x["freq_low"])] if bins else []
-        ):
+        for r in [next(x for x in rows if x["bin"] == "all"), *bins]:
             p = r["mcnemar_exact_p"]
-            if p is not None and p < ALPHA and r["n_pairs"]:
-                where = "overall" if r["bin"] == "all" else "in the rarest bin"
-                diff = 100 * (r["success_rate_b"] - r["success_rate_a"])
-                found.append((diff, f"`{name}` {where} ({diff:+.1f} points, p = {p:.3g})"))
-        if any(d < 0 for d, _ in found):
-            better += [t for d, t in found if d < 0]
-        if any(d > 0 for d, _ in found):
-            worse += [t for d, t in found if d > 0]
+            if p is None or p >= ALPHA or not r["n_pairs"]:
+                continue
+            if r["bin"] == "all":
+                where = "overall"
+            else:
+                rarest = " (the rarest)" if r is bins[0] else ""
+                where = f"in bin {r['bin']}{rarest}, frequency {r['freq_low']}–{r['freq_high']},"
+            diff = 100 * (r["success_rate_b"] - r["success_rate_a"])
+            found.append((diff, f"`{name}` {where} {diff:+.1f} points (p = {p:.3g})"))
+        better += [t for d, t in found if d < 0]
+        worse += [t for d, t in found if d > 0]
         if not found:
             level.append(f"`{name}`")
     words = ATTACK_WORDS.get(attack, attack)
@@ -170,7 +172,7 @@ def verdict(out: Path, record: dict, attack: str) -> str:
     parts.append(f"{'; '.join(better) if better else 'none'}.")
     parts.append(f"Less robust: {'; '.join(worse) if worse else 'none'}.")
     if level:
-        parts.append(f"Within noise of bce overall and in the rarest bin: {', '.join(level)}.")
+        parts.append(f"Within noise of bce overall and in every bin: {', '.join(level)}.")
     return " ".join(parts)
 
 
@@ -200,7 +202,8 @@ def section(out: Path) -> str:
     lines.append(
         "Clean metrics on the test split; success in % of attacked pairs with its 95% Wilson "
         "interval; `s vs plain part`: the regime's seconds per epoch against its own plain "
-        "part (1x for plain training)."
+        "part (1x for plain training). McNemar's exact test per bin is not corrected for the "
+        "number of bins: with nine bins, one p below 0.05 by chance alone is not rare."
     )
     lines.append("")
     for attack in record["runs"]:

@@ -170,7 +170,8 @@ def test_regime_section_names_only_what_its_files_support(tmp_path) -> None:
     text = words.section(tmp_path)
     assert text.startswith("#### linear on reuters21578, seed 0")
     verdict = next(line for line in text.splitlines() if line.startswith("- Positive"))
-    assert "more robust than bce: `pwcb` in the rarest bin (-40.0 points, p = 0.001)" in verdict
+    said = "more robust than bce: `pwcb` in bin 0 (the rarest), frequency 1–1, -40.0 points"
+    assert said in verdict
     assert "overall" not in verdict and "Less robust: none." in verdict
     table = next(line for line in text.splitlines() if line.startswith("| `pwcb`"))
     assert "| 0.9000 |" in table and "| 60.0 [50.0, 70.0] | 50.0 [40.0, 60.0] |" in table
