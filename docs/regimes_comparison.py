@@ -8,8 +8,7 @@ got.
     python docs/regimes_comparison.py                       # Reuters-21578, AttentionXML
     python docs/regimes_comparison.py --seed 1 --out docs/regimes/seed1   # another seed
     python docs/regimes_comparison.py --model linear --only pwcb --only substitution \
-        --only substitution-4096 \
-        --out docs/regimes/linear
+        --only substitution-4096 --out docs/regimes/linear
     python docs/regimes_comparison.py --quick --db /tmp/r.db --out /tmp/regimes
 
 The regimes: plain bce; PW-cb weighted from the start (as the paper trains it) and deferred
