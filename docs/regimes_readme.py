@@ -199,11 +199,14 @@ def section(out: Path) -> str:
     for attack in record["runs"]:
         lines.append(f"- {verdict(out, record, attack)}")
     lines += ["", *summary_table(out, record), ""]
+    first = next(iter(record["runs"]))
+    others = [n for n in record["models"] if n != "bce"]
+    n_bins = sum(r["bin"] != "all" for r in _paired(out, first, others[0])) if others else 0
     lines.append(
         "Clean metrics on the test split; success in % of attacked pairs with its 95% Wilson "
         "interval; `s vs plain part`: the regime's seconds per epoch against its own plain "
         "part (1x for plain training). McNemar's exact test per bin is not corrected for the "
-        "number of bins: with nine bins, one p below 0.05 by chance alone is not rare."
+        f"number of bins: with {n_bins} bins, one p below 0.05 by chance alone is not rare."
     )
     lines.append("")
     for attack in record["runs"]:
