@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import re
 import subprocess
 import sys
@@ -40,6 +39,8 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+
+from harness.threads import cpu_count
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -55,26 +56,16 @@ class Regime:
 
 
 DEFER = ("--weighting", "pw-cb", "--loss-opt", "defer=0.66")
+SUBSTITUTION = ("--adversarial", "substitution", "--adversarial-opt", "targets=bins")
 REGIMES = (
     Regime("bce", ()),
     Regime("pwcb", ("--weighting", "pw-cb")),
     Regime("pwcb-deferred", DEFER),
     Regime("embedding", ("--adversarial", "embedding")),
-    Regime("substitution", ("--adversarial", "substitution", "--adversarial-opt", "targets=bins")),
+    Regime("substitution", SUBSTITUTION),
     Regime("embedding-pwcb-deferred", ("--adversarial", "embedding", *DEFER)),
     # Eight times the training attack's pairs: 512 add about 1.6% to Reuters' training set.
-    Regime(
-        "substitution-4096",
-        (
-            "--adversarial",
-            "substitution",
-            "--adversarial-opt",
-            "targets=bins",
-            "--adversarial-opt",
-            "trials=4096",
-        ),
-        default=False,
-    ),  # fmt: skip
+    Regime("substitution-4096", (*SUBSTITUTION, "--adversarial-opt", "trials=4096"), False),
 )
 ATTACKS: dict[str, tuple[str, ...]] = {
     "positive-mask": ("--attack", "positive", "--importance", "mask"),
@@ -179,7 +170,7 @@ def main(argv: list[str] | None = None) -> None:
     def regime_args(r: Regime) -> tuple[str, ...]:
         return (*r.args, *shape["substitution"]) if "substitution" in r.args else r.args
 
-    threads = ("--threads", str(max(1, len(os.sched_getaffinity(0)) // a.jobs)))
+    threads = ("--threads", str(max(1, cpu_count() // a.jobs)))
     threads = threads if a.jobs > 1 else ()
 
     def train(r: Regime) -> Callable[[], str]:
