@@ -252,7 +252,11 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--out", type=Path, action="append", help="A comparison's folder (repeatable).")
     ap.add_argument("--readme", type=Path)
     a = ap.parse_args(argv)
-    body = "\n".join(section(out.resolve()) for out in a.out or [ROOT / "docs" / "regimes"])
+    outs = [out.resolve() for out in a.out or [ROOT / "docs" / "regimes"]]
+    for out in outs:
+        if not (out / "regimes.json").is_file():
+            ap.error(f"--out {out}: no regimes.json (docs/regimes_comparison.py writes it)")
+    body = "\n".join(section(out) for out in outs)
     if a.readme is None:
         print(body, end="")
         return
