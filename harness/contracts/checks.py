@@ -14,6 +14,7 @@ Each ``*_problem`` function gives None for a good value or the problem in words;
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 from typing import Any
 
@@ -78,7 +79,14 @@ def _reals(value: Any) -> np.ndarray:
     raw = np.asarray(value)
     if raw.dtype.kind == "c":
         raise TypeError("complex numbers")
-    return raw.astype(np.float64)
+    # An object array can hold complex numbers too (a ragged or mixed answer): numpy casts
+    # them with only a ComplexWarning, made an error here.
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", np.exceptions.ComplexWarning)
+        try:
+            return raw.astype(np.float64)
+        except np.exceptions.ComplexWarning as exc:
+            raise TypeError("complex numbers") from exc
 
 
 def scores_problem(value: Any, n: int) -> str | None:

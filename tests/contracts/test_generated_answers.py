@@ -14,7 +14,7 @@ import warnings
 
 import numpy as np
 import pytest
-from hypothesis import assume, given, settings
+from hypothesis import assume, example, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
@@ -87,6 +87,8 @@ def test_generated_candidates(value: object, word: str) -> None:
     ids=["scores", "similarities", "verdicts"],
 )
 @EXAMPLES
+# Found by Hypothesis: an object array holding a complex scalar, cast with only a warning.
+@example(value=[[None, None], (None, np.array(0j, dtype=np.complex64))], n=0)
 @given(
     value=st.one_of(
         ANSWERS,
