@@ -225,6 +225,8 @@ class LeaderboardRow:
     overall: CellStats
     training: str = "plain"
     """The trained model's training regime (``regime_label``), named in the row's label."""
+    weighting: str | None = None
+    """The weighting as shown (:func:`weighting_texts`); None: the key's."""
 
     def label(self, fields: Sequence[str]) -> str:
         parts = []
@@ -234,6 +236,8 @@ class LeaderboardRow:
                 parts.append("cluster" if v else "no-cluster")
             elif f == "k":
                 parts.append(f"k={v}")
+            elif f == "weighting" and self.weighting is not None:
+                parts.append(self.weighting)
             else:
                 parts.append(f"model {v}" if f == "trained_model_id" else str(v))
         if self.training != "plain":
@@ -292,6 +296,30 @@ def _training_of(run: Run) -> str:
     return regime_label((model.config or {}).get("training") if model is not None else None)
 
 
+def _loss_options_of(run: Run) -> dict[str, Any]:
+    """The loss options the attacked model was trained with (``{}`` when not recorded)."""
+    model = run.trained_model
+    return dict(model.loss_options or {}) if model is not None else {}
+
+
+def weighting_texts(rows: Sequence[tuple[str, str, dict[str, Any]]]) -> list[str]:
+    """Each row's weighting as tables show it, given its (loss, weighting, loss options):
+    the weighting, plus every loss option whose value differs between rows of the same loss
+    and weighting (``pw-cb defer=0.66`` beside ``pw-cb defer=0.0``), so two trainings that
+    differ only there do not look alike. Options all rows share are left out."""
+    groups: dict[tuple[str, str], list[int]] = defaultdict(list)
+    for i, (loss, weighting, _) in enumerate(rows):
+        groups[(loss, weighting)].append(i)
+    texts = [weighting for _, weighting, _ in rows]
+    for members in groups.values():
+        keys = sorted({k for i in members for k in rows[i][2]} - {"weighting"})
+        varying = [k for k in keys if len({repr(rows[i][2].get(k)) for i in members}) > 1]
+        for i in members:
+            extra = [f"{k}={rows[i][2].get(k)}" for k in varying]
+            texts[i] = " ".join([rows[i][1], *extra])
+    return texts
+
+
 def _group_key(run: Run) -> tuple[Any, ...]:
     return tuple(_field_of(run, f) for f in GROUP_FIELDS)
 
@@ -319,8 +347,10 @@ def build_leaderboard(store: Store, flt: RunFilter) -> Leaderboard:
         for c in sums:
             by_run[c.run_id].append(c)
         rows = []
+        options: list[tuple[str, str, dict[str, Any]]] = []
         for key in sorted(groups, key=_sort_key):
             members = groups[key]
+            first = members[0]  # runs of one group share their trained model
             cells = [c for r in members for c in by_run[r.id]]
             per_bin: dict[int, list[CellSums]] = defaultdict(list)
             for c in cells:
@@ -337,9 +367,12 @@ def build_leaderboard(store: Store, flt: RunFilter) -> Leaderboard:
                     bins={i: combine(cs) for i, cs in sorted(per_bin.items())},
                     bin_ranges=ranges,
                     overall=combine(cells),
-                    training=_training_of(members[0]),
+                    training=_training_of(first),
                 )
             )
+            options.append((str(first.loss), str(first.weighting), _loss_options_of(first)))
+        for row, text in zip(rows, weighting_texts(options), strict=True):
+            row.weighting = text
     if not sums:
         raise HarnessError(f"the selected runs have no trials yet ({flt.describe()})")
     indices = sorted({i for r in rows for i in r.bins})
@@ -486,7 +519,10 @@ def _any_regime(lb: Leaderboard) -> bool:
 
 
 def _group_cells(lb: Leaderboard, r: LeaderboardRow) -> list[str]:
-    cells = [_field_text(f, r.key[f]) for f in lb.shown_fields]
+    cells = [
+        r.weighting if f == "weighting" and r.weighting is not None else _field_text(f, r.key[f])
+        for f in lb.shown_fields
+    ]
     return cells + ([r.training] if _any_regime(lb) else [])
 
 

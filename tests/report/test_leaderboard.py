@@ -15,7 +15,12 @@ import pytest
 from scipy import stats
 
 from harness.errors import ConfigError, HarnessError
-from harness.report.leaderboard import build_leaderboard, render_leaderboard, render_run_summary
+from harness.report.leaderboard import (
+    build_leaderboard,
+    render_leaderboard,
+    render_run_summary,
+    weighting_texts,
+)
 from harness.store.queries import RunFilter
 from harness.store.schema import Trial
 from harness.store.session import open_store
@@ -368,3 +373,18 @@ def test_plot_files(db: Path, tmp_path: Path) -> None:
     assert "<svg" in text and "attack success rate" in text and "label frequency" in text
     res = invoke("leaderboard", "--plot", tmp_path / "x.pdf", db=db, expect=None)
     assert res.exit_code != 0 and "png or .svg" in str(res.exception)
+
+
+def test_weighting_texts_tell_apart_trainings_that_differ_only_in_a_loss_option() -> None:
+    """Two PW-cb models, one deferred, must not share a legend entry; options every row of a
+    loss and weighting shares, and rows of other weightings, stay as they were."""
+    plain = {"weighting": "none", "beta": 0.9, "defer": 0.0}
+    start = {"weighting": "pw-cb", "beta": 0.9, "defer": 0.0}
+    deferred = {"weighting": "pw-cb", "beta": 0.9, "defer": 0.66}
+    rows = [("bce", "none", plain), ("bce", "pw-cb", start), ("bce", "pw-cb", deferred)]
+    assert weighting_texts(rows) == ["none", "pw-cb defer=0.0", "pw-cb defer=0.66"]
+    assert weighting_texts([("bce", "pw-cb", start), ("bce", "pw-cb", {})]) == [
+        "pw-cb beta=0.9 defer=0.0",
+        "pw-cb beta=None defer=None",
+    ]
+    assert weighting_texts([("bce", "none", plain), ("focal", "none", {})]) == ["none", "none"]
